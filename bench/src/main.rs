@@ -1,0 +1,67 @@
+//! `tollgate-bench`: benchmarks for Tollgate, one subcommand per section.
+//!
+//! * `proxy`: the same authenticated, re-signed read sent directly to the
+//!   simulated cloud, through the gateway, and through nginx as a plain
+//!   reverse proxy; prints req/s, p50/p99 and the ratios.
+//!
+//! Usually run through `scripts/bench`, which builds the release binaries
+//! and installs nginx first. Later sections (pricing, ledger, reload) are new
+//! subcommands next to `proxy`, reusing [`load`] and [`procs`].
+
+// Rates, percentiles and ratios are measurements, computed and printed as
+// floating point on purpose; no money is ever handled here.
+#![allow(clippy::float_arithmetic)]
+
+mod load;
+mod procs;
+mod proxy;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Benchmarks for Tollgate (see `scripts/bench`).
+#[derive(Debug, Parser)]
+#[command(name = "tollgate-bench", version, about, long_about = None)]
+struct Cli {
+    /// Which bench to run.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The bench sections.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Direct-to-sim vs through the gateway vs through nginx: req/s, p50/p99.
+    Proxy(proxy::ProxyArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The load generator runs on ONE thread (a current-thread runtime), so
+    // that it takes at most one of the machine's cores away from the
+    // servers under test; pre-signing uses threads, but only while the
+    // servers are idle, between timed phases.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tollgate-bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Proxy(args) => proxy::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tollgate-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Replay protection: each (AccessKey, nonce) is accepted once while its
+//! timestamp is inside the window.
+//!
+//! A nonce only needs remembering until its own timestamp leaves the window
+//! (after that the timestamp check refuses the replay), so each entry
+//! expires at `timestamp + window`, not `now + window`. The map is sharded to
+//! keep lock hold times short under concurrency.
+//!
+//! This memory is per process: several replicas behind a load balancer need
+//! a shared store (or sticky routing by key) for cross-replica replay
+//! protection.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Mutex;
+
+/// Why a nonce was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceError {
+    /// Seen before inside the window.
+    Replayed,
+    /// Longer than [`MAX_NONCE_LEN`].
+    TooLong,
+    /// The cache is at capacity with live entries.
+    Full,
+}
+
+/// Longest nonce accepted: SDKs send 32–36 characters; the cap bounds memory.
+pub const MAX_NONCE_LEN: usize = 256;
+
+const SHARDS: usize = 64;
+
+/// The sharded nonce memory.
+#[derive(Debug)]
+pub struct NonceCache {
+    shards: Box<[Mutex<Shard>]>,
+    per_shard: usize,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    seen: HashMap<Box<str>, i64>,
+    /// Earliest expiry in `seen`; sweeping before then finds nothing.
+    next_expiry: i64,
+}
+
+impl NonceCache {
+    /// A cache holding up to `capacity` live nonces.
+    pub fn new(capacity: usize) -> Self {
+        let per_shard = capacity.div_ceil(SHARDS).max(1);
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            per_shard,
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    /// Records `nonce` for `key_id`, valid until `expires` (unix seconds).
+    pub fn insert(
+        &self,
+        key_id: &str,
+        nonce: &str,
+        expires: i64,
+        now: i64,
+    ) -> Result<(), NonceError> {
+        if nonce.len() > MAX_NONCE_LEN {
+            return Err(NonceError::TooLong);
+        }
+        let mut full = String::with_capacity(key_id.len() + nonce.len() + 1);
+        full.push_str(key_id);
+        full.push('\n');
+        full.push_str(nonce);
+        let mut h = self.hasher.build_hasher();
+        h.write(full.as_bytes());
+        let idx = usize::try_from(h.finish() % SHARDS as u64).unwrap_or(0);
+        let mut shard = self.shards[idx]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(&exp) = shard.seen.get(full.as_str()) {
+            if exp >= now {
+                return Err(NonceError::Replayed);
+            }
+        }
+        if shard.seen.len() >= self.per_shard && shard.next_expiry <= now {
+            shard.seen.retain(|_, exp| *exp >= now);
+            shard.next_expiry = shard.seen.values().copied().min().unwrap_or(i64::MAX);
+        }
+        if shard.seen.len() >= self.per_shard {
+            return Err(NonceError::Full);
+        }
+        shard.next_expiry = shard.next_expiry.min(expires);
+        if shard.seen.is_empty() {
+            shard.next_expiry = expires;
+        }
+        shard.seen.insert(full.into_boxed_str(), expires);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nonce_is_accepted_once_per_key() {
+        let c = NonceCache::new(100);
+        assert_eq!(c.insert("k1", "n", 1000, 10), Ok(()));
+        assert_eq!(c.insert("k1", "n", 1000, 11), Err(NonceError::Replayed));
+        assert_eq!(
+            c.insert("k2", "n", 1000, 11),
+            Ok(()),
+            "another key may use the same nonce"
+        );
+    }
+
+    #[test]
+    fn capacity_bounds_the_cache_and_expiry_frees_it() {
+        let cap = SHARDS * 4;
+        let c = NonceCache::new(cap);
+        // 64 tries per shard on average: every shard fills up (the chance
+        // that one gets fewer than 4 is below 1e-20).
+        let tries = SHARDS * 64;
+        let early = (0..tries)
+            .filter(|i| c.insert("k", &format!("early{i}"), 100, 50).is_ok())
+            .count();
+        assert_eq!(early, cap, "a full cache refuses instead of growing");
+        // At t=200 every early entry has expired: the room is reusable.
+        let late = (0..tries)
+            .filter(|i| c.insert("k", &format!("late{i}"), 500, 200).is_ok())
+            .count();
+        assert_eq!(late, cap);
+        // ...and the expired early nonces no longer count as replays, since
+        // their timestamps are outside the window anyway.
+    }
+
+    #[test]
+    fn overlong_nonces_are_refused() {
+        let c = NonceCache::new(10);
+        assert_eq!(
+            c.insert("k", &"x".repeat(MAX_NONCE_LEN + 1), 1, 0),
+            Err(NonceError::TooLong)
+        );
+    }
+}

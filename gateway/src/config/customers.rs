@@ -1,0 +1,149 @@
+//! The customers file: who the partner's customers are and which keys the
+//! partner issued (secrets by reference only).
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+use crate::secret::SecretRef;
+
+/// `customers.toml`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CustomersFile {
+    /// The customers.
+    #[serde(rename = "customer", default)]
+    pub customers: Vec<CustomerConfig>,
+    /// The keys.
+    #[serde(rename = "key", default)]
+    pub keys: Vec<KeyConfig>,
+}
+
+/// One customer of the partner.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerConfig {
+    /// The partner's id for the customer (`acme`).
+    pub id: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// The customer's Alibaba Cloud UID: what Tollgate puts in `OwnerId`.
+    pub aliyun_uid: String,
+    /// Customer group (pricing and permission scopes).
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+/// Whose key it is.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    /// A customer's own key: acts only as that customer.
+    Customer,
+    /// A partner frontend's key: names the customer in `OwnerId`, limited
+    /// to `acts_for`.
+    Frontend,
+}
+
+/// One issued AccessKey.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// The AccessKey id the caller sends.
+    pub access_key_id: String,
+    /// Customer or frontend key.
+    pub kind: KeyKind,
+    /// For a customer key: the customer id.
+    #[serde(default)]
+    pub customer: Option<String>,
+    /// For a frontend key: the customer ids it may act for.
+    #[serde(default)]
+    pub acts_for: Vec<String>,
+    /// A disabled key is refused with `InvalidAccessKeyId.Inactive`.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Its secret: `secret_env` or `secret_file`.
+    #[serde(flatten)]
+    pub secret: SecretRef,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl CustomersFile {
+    /// Reads and cross-checks the file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let file: Self = toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+        file.validate()
+            .with_context(|| format!("in {}", path.display()))?;
+        Ok(file)
+    }
+
+    /// Cross-references: unique ids, keys pointing at known customers.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut ids = std::collections::HashSet::new();
+        let mut uids = std::collections::HashSet::new();
+        for c in &self.customers {
+            anyhow::ensure!(
+                ids.insert(c.id.as_str()),
+                "customer id `{}` appears twice",
+                c.id
+            );
+            anyhow::ensure!(
+                uids.insert(c.aliyun_uid.as_str()),
+                "aliyun_uid {} is given to two customers",
+                c.aliyun_uid
+            );
+            anyhow::ensure!(
+                !c.aliyun_uid.is_empty() && c.aliyun_uid.bytes().all(|b| b.is_ascii_digit()),
+                "customer `{}`: aliyun_uid must be a numeric UID",
+                c.id
+            );
+        }
+        let mut aks = std::collections::HashSet::new();
+        for k in &self.keys {
+            anyhow::ensure!(
+                aks.insert(k.access_key_id.as_str()),
+                "key `{}` appears twice",
+                k.access_key_id
+            );
+            match k.kind {
+                KeyKind::Customer => {
+                    let c = k.customer.as_deref().with_context(|| {
+                        format!("customer key `{}` names no `customer`", k.access_key_id)
+                    })?;
+                    anyhow::ensure!(
+                        ids.contains(c),
+                        "key `{}`: unknown customer `{c}`",
+                        k.access_key_id
+                    );
+                    anyhow::ensure!(
+                        k.acts_for.is_empty(),
+                        "key `{}`: only frontend keys take `acts_for`",
+                        k.access_key_id
+                    );
+                }
+                KeyKind::Frontend => {
+                    anyhow::ensure!(
+                        k.customer.is_none(),
+                        "frontend key `{}`: use `acts_for`, not `customer`",
+                        k.access_key_id
+                    );
+                    for c in &k.acts_for {
+                        anyhow::ensure!(
+                            ids.contains(c.as_str()),
+                            "key `{}`: unknown customer `{c}`",
+                            k.access_key_id
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,397 @@
+//! The request path, phase by phase, with one context per request.
+//!
+//! ```text
+//! read body (size cap) -> parse (aliyun::AliyunCall) -> authenticate (auth)
+//!   -> classify (upstream::Routes) -> re-sign (resign) -> forward (upstream)
+//!   -> respond
+//! ```
+//! Every refusal leaves through [`Gateway::refuse`], the single place where
+//! an [`Error`] is logged, counted and rendered (by `aliyun::envelope`).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use crate::Body;
+use crate::aliyun::outbound::{Freshness, SigningKey};
+use crate::aliyun::{self, AliyunCall, envelope};
+use crate::auth::{Authenticated, Authenticator, KeyTable};
+use crate::catalog;
+use crate::config::{CustomersFile, ServeConfig};
+use crate::error::Error;
+use crate::metrics::{Metrics, RefusalLabels, RequestLabels, UpstreamLabels};
+use crate::secret::{ExposeSecret as _, SecretString};
+use crate::upstream::{Forwarder, Routes};
+
+/// The header that carries Tollgate's request id on every answer.
+pub const REQUEST_ID_HEADER: &str = "x-tollgate-request-id";
+
+/// The named phases of a request, for logs and errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading the body.
+    Read,
+    /// Parsing the provider's wire format.
+    Parse,
+    /// Signature, window, nonce, owner.
+    Authenticate,
+    /// Choosing the upstream.
+    Classify,
+    /// Forwarding to the provider.
+    Forward,
+    /// Answering.
+    Respond,
+}
+
+impl Phase {
+    /// Stable label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Parse => "parse",
+            Self::Authenticate => "authenticate",
+            Self::Classify => "classify",
+            Self::Forward => "forward",
+            Self::Respond => "respond",
+        }
+    }
+}
+
+/// Per-request context: what is known so far, for logs, metrics and errors.
+#[derive(Debug)]
+pub struct RequestCtx {
+    /// Tollgate's id for this request (also in the error envelope).
+    pub request_id: String,
+    /// When the request head arrived.
+    pub started: Instant,
+    /// The phase being run.
+    pub phase: Phase,
+    /// The action, once parsed.
+    pub action: Option<String>,
+    /// Whether the caller asked for XML.
+    pub xml: bool,
+    /// The AccessKey id the call claims, once parsed (not yet verified).
+    pub key_id: Option<String>,
+    /// Who, once authenticated.
+    pub who: Option<Authenticated>,
+    /// Peer address.
+    pub peer: SocketAddr,
+}
+
+/// The partner's Alibaba credentials.
+#[derive(Debug)]
+struct PartnerKey {
+    access_key_id: String,
+    secret: SecretString,
+}
+
+/// The running gateway: configuration resolved into lookup tables, plus the
+/// shared client, replay memory and metrics.
+#[derive(Debug)]
+pub struct Gateway {
+    keys: KeyTable,
+    routes: Routes,
+    partner: PartnerKey,
+    auth: Authenticator,
+    forwarder: Forwarder,
+    metrics: Arc<Metrics>,
+    max_body: usize,
+    host_id: String,
+}
+
+impl Gateway {
+    /// Loads secrets and builds the tables from a parsed config.
+    pub fn from_config(cfg: &ServeConfig) -> anyhow::Result<Self> {
+        let customers = CustomersFile::load(&cfg.customers_path())?;
+        let keys = KeyTable::from_file(&customers, customers_base(&cfg.customers_path()))?;
+        let partner_secret = cfg
+            .partner
+            .aliyun
+            .secret
+            .load(&cfg.base_dir, "partner aliyun")
+            .context("loading the partner's Alibaba secret")?;
+        let routes = Routes::from_config(&cfg.upstreams)?;
+        let connect = cfg
+            .upstreams
+            .iter()
+            .map(|u| u.connect_timeout_ms)
+            .max()
+            .unwrap_or(2_000);
+        Ok(Self {
+            keys,
+            routes,
+            partner: PartnerKey {
+                access_key_id: cfg.partner.aliyun.access_key_id.clone(),
+                secret: partner_secret,
+            },
+            auth: Authenticator::new(
+                Duration::from_secs(cfg.server.timestamp_window_secs),
+                cfg.server.nonce_capacity,
+            ),
+            forwarder: Forwarder::new(
+                Duration::from_millis(connect),
+                cfg.server.max_upstream_body_bytes,
+            ),
+            metrics: Metrics::new(),
+            max_body: cfg.server.max_body_bytes,
+            host_id: cfg.server.host_id.clone(),
+        })
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// How many keys are issued (for the startup log).
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Handles one HTTP request end to end. Never fails: every error is an
+    /// answer in the provider's format.
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Body> {
+        match (req.method(), req.uri().path()) {
+            (&Method::GET, "/healthz") => return plain(StatusCode::OK, "ok\n"),
+            (&Method::GET, "/metrics") => return plain(StatusCode::OK, &self.metrics.encode()),
+            _ => {}
+        }
+        let mut ctx = RequestCtx {
+            request_id: aliyun::new_request_id(),
+            started: Instant::now(),
+            phase: Phase::Read,
+            action: None,
+            xml: false,
+            key_id: None,
+            who: None,
+            peer,
+        };
+        let resp = match self.proxy(&mut ctx, req).await {
+            Ok(resp) => resp,
+            Err(err) => self.refuse(&ctx, &err),
+        };
+        self.metrics
+            .request_seconds
+            .observe(ctx.started.elapsed().as_secs_f64());
+        with_request_id(resp, &ctx.request_id)
+    }
+
+    async fn proxy(
+        &self,
+        ctx: &mut RequestCtx,
+        req: Request<Incoming>,
+    ) -> Result<Response<Body>, Error> {
+        let (parts, body) = req.into_parts();
+        let body = read_body(body, self.max_body).await?;
+
+        ctx.phase = Phase::Parse;
+        let call = AliyunCall::parse(&parts, body)?;
+        ctx.action = Some(call.action.clone());
+        ctx.xml = call.wants_xml();
+        ctx.key_id = Some(call.access_key_id().to_owned());
+
+        ctx.phase = Phase::Authenticate;
+        let who = self
+            .auth
+            .authenticate(&call, &self.keys, time::OffsetDateTime::now_utc())?;
+        ctx.who = Some(who.clone());
+
+        ctx.phase = Phase::Classify;
+        let upstream = self
+            .routes
+            .route(&call.version, &call.host)
+            .ok_or_else(|| {
+                Error::customer(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidVersion",
+                    format!(
+                        "Specified parameter Version \"{}\" is not valid.",
+                        call.version
+                    ),
+                    "no_route",
+                )
+            })?;
+
+        ctx.phase = Phase::Forward;
+        let outbound = crate::resign::resign(
+            &call,
+            &who.customer.aliyun_uid,
+            upstream.scheme,
+            &upstream.authority,
+            SigningKey {
+                access_key_id: &self.partner.access_key_id,
+                secret: self.partner.secret.expose_secret(),
+            },
+            &Freshness::now(),
+        );
+        let sent = Instant::now();
+        let answer = self.forwarder.send(outbound, upstream.timeout).await;
+        self.metrics
+            .upstream_seconds
+            .get_or_create(&UpstreamLabels {
+                product: upstream.product.clone(),
+            })
+            .observe(sent.elapsed().as_secs_f64());
+        let answer = answer?;
+
+        ctx.phase = Phase::Respond;
+        let outcome = if answer.status.is_success() {
+            "ok"
+        } else {
+            "provider_error"
+        };
+        self.count(ctx, outcome);
+        tracing::info!(
+            request_id = %ctx.request_id,
+            action = %call.action,
+            customer = %who.customer.id,
+            key = %who.access_key_id,
+            frontend = who.frontend.is_some(),
+            scheme = call.scheme(),
+            product = %upstream.product,
+            status = answer.status.as_u16(),
+            elapsed_us = u64::try_from(ctx.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "forwarded"
+        );
+        let mut resp = Response::new(Body::new(answer.body));
+        *resp.status_mut() = answer.status;
+        if let Some(ct) = answer.content_type {
+            resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+        }
+        Ok(resp)
+    }
+
+    /// The one exit for errors: log, count, render in the provider's format.
+    fn refuse(&self, ctx: &RequestCtx, err: &Error) -> Response<Body> {
+        self.metrics
+            .refusals
+            .get_or_create(&RefusalLabels { reason: err.reason })
+            .inc();
+        let outcome = match err.origin {
+            crate::error::Origin::Customer => "refused",
+            _ => "failed",
+        };
+        self.count(ctx, outcome);
+        tracing::warn!(
+            request_id = %ctx.request_id,
+            phase = ctx.phase.as_str(),
+            origin = err.origin.as_str(),
+            code = %err.code,
+            reason = err.reason,
+            retryable = err.retryable,
+            action = ctx.action.as_deref().unwrap_or(""),
+            key = ctx.key_id.as_deref().unwrap_or(""),
+            authenticated = ctx.who.is_some(),
+            peer = %ctx.peer,
+            "refused"
+        );
+        envelope::error_response(err, &ctx.request_id, &self.host_id, ctx.xml)
+    }
+
+    fn count(&self, ctx: &RequestCtx, outcome: &'static str) {
+        let action = ctx
+            .action
+            .as_deref()
+            .and_then(catalog::aliyun_action)
+            .map_or("other", |(a, _)| a);
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                provider: "aliyun",
+                action: action.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+}
+
+fn customers_base(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new("."))
+}
+
+async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Error> {
+    match Limited::new(body, max).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(Error::customer(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestTooLarge",
+                format!("The request body is larger than {max} bytes."),
+                "body_too_large",
+            ))
+        }
+        Err(_) => Err(Error::customer(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "The request body could not be read.",
+            "malformed",
+        )),
+    }
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Body> {
+    let mut resp = Response::new(Body::new(Bytes::from(text.to_owned())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
+fn with_request_id(mut resp: Response<Body>, id: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    resp
+}
+
+/// Runs `tollgate serve`: loads the config, binds, announces, serves until
+/// SIGINT/SIGTERM.
+pub async fn run(config_path: &Path, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let cfg = ServeConfig::load(config_path)?;
+    let gateway = Arc::new(Gateway::from_config(&cfg)?);
+    let addr = listen.unwrap_or(cfg.server.listen);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(
+        keys = gateway.key_count(),
+        upstreams = cfg.upstreams.len(),
+        "gateway configured"
+    );
+    crate::server::Ready {
+        role: "gateway".into(),
+        addr: bound,
+    }
+    .announce();
+    let shutdown = crate::server::Shutdown::new();
+    let stopper = shutdown.clone();
+    tokio::spawn(async move {
+        crate::server::wait_for_signal().await;
+        tracing::info!("shutting down: draining in-flight requests");
+        stopper.trigger();
+    });
+    crate::server::serve(
+        listener,
+        move |req, peer| gateway.clone().handle(req, peer),
+        shutdown,
+    )
+    .await;
+    Ok(())
+}

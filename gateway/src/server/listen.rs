@@ -1,0 +1,132 @@
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
+
+use crate::Body;
+
+/// How long a client may take to send its request head. Slowloris clients
+/// otherwise hold connections (and memory) forever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long shutdown waits for in-flight requests before dropping them.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The line a process prints on stdout once it accepts connections, so that
+/// scripts and tests can start it on port 0 and learn the real address.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Ready {
+    /// `"gateway"` or `"sim"`.
+    pub role: String,
+    /// The bound address.
+    pub addr: SocketAddr,
+}
+
+impl Ready {
+    /// Prints the ready line (`{"ready":{...}}`) and flushes stdout.
+    pub fn announce(&self) {
+        use std::io::Write as _;
+        let line = serde_json::json!({ "ready": self });
+        let mut out = std::io::stdout().lock();
+        // A closed stdout must not stop the server; the log line remains.
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+        tracing::info!(role = %self.role, addr = %self.addr, "listening");
+    }
+
+    /// Reads a ready line back.
+    pub fn parse(line: &str) -> Option<Self> {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        serde_json::from_value(v.get("ready")?.clone()).ok()
+    }
+}
+
+/// A handle that stops a running [`serve`] loop: new connections stop being
+/// accepted and open ones finish their in-flight request.
+#[derive(Debug, Clone)]
+pub struct Shutdown(watch::Sender<bool>);
+
+impl Shutdown {
+    /// A new, not yet triggered, handle.
+    pub fn new() -> Self {
+        Self(watch::channel(false).0)
+    }
+
+    /// Starts the shutdown.
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    fn subscribe(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
+    }
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Serves HTTP/1.1 on `listener` with `handler` until `shutdown` fires, then
+/// drains open connections for up to [`DRAIN_TIMEOUT`].
+pub async fn serve<H, F>(listener: TcpListener, handler: H, shutdown: Shutdown)
+where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    let mut stop = shutdown.subscribe();
+    let tracker = TaskTracker::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let mut conn_stop = shutdown.subscribe();
+        tracker.spawn(async move {
+            let svc = service_fn(move |req| {
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(handler(req, peer).await) }
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let conn = builder.serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                res = conn.as_mut() => {
+                    if let Err(e) = res {
+                        tracing::debug!(error = %e, %peer, "connection ended with an error");
+                    }
+                }
+                _ = conn_stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    tracker.close();
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait()).await;
+}

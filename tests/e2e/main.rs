@@ -1,0 +1,10 @@
+//! End-to-end tests: real `tollgate sim` and `tollgate serve` processes on
+//! ephemeral ports, called the way customers and frontends call them.
+//! One binary, a module per feature.
+
+mod support;
+
+mod alibaba;
+mod ops;
+mod refusals;
+mod sdk_python;

@@ -1,0 +1,269 @@
+//! Starting the processes and talking to them.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tollgate::client::AliyunClient;
+use tollgate::config::OutboundScheme;
+use tollgate::server::Ready;
+use tollgate::sim::RecordedRequest;
+
+pub const BSS: &str = "2017-12-14";
+pub const ECS: &str = "2014-05-26";
+pub const PARTNER_AK: &str = "TGPARTNERDEMOKEY01";
+pub const ACME_AK: &str = "TGACMEDEMOKEY0001";
+pub const SHOP_AK: &str = "TGSHOPFRONTDEMO01";
+pub const ACME_UID: &str = "2000000000000001";
+pub const GLOBEX_UID: &str = "2000000000000002";
+pub const INITECH_UID: &str = "2000000000000003";
+
+/// The repository's `policies/` folder.
+pub fn policies() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../policies")
+        .canonicalize()
+        .expect("policies/ exists")
+}
+
+pub fn secret(file: &str) -> String {
+    std::fs::read_to_string(policies().join("secrets").join(file))
+        .expect("demo secret")
+        .trim()
+        .to_owned()
+}
+
+/// Every secret of the example policy set (for "never in logs" checks).
+pub fn all_secrets() -> Vec<String> {
+    [
+        "acme.secret",
+        "globex.secret",
+        "shopfront.secret",
+        "partner-aliyun.secret",
+    ]
+    .iter()
+    .map(|f| secret(f))
+    .collect()
+}
+
+/// A running `tollgate` process; killed on drop.
+pub struct Proc {
+    child: Child,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Proc {
+    /// Starts `tollgate ARGS`, waits for its ready line.
+    pub fn start(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("stderr.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(["--log-format", "json", "--log-level", "debug"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn tollgate");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(ready) = Ready::parse(&line) {
+                    let _ = tx.send(ready);
+                }
+            }
+        });
+        let ready = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(r) => r,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "tollgate {args:?} did not become ready:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        };
+        Self {
+            child,
+            addr: ready.addr,
+            log,
+            _dir: dir,
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The simulated cloud and a gateway in front of it.
+pub struct Stack {
+    pub sim: Proc,
+    pub gateway: Proc,
+    _config_dir: tempfile::TempDir,
+}
+
+impl Stack {
+    pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// `extra`: TOML appended to each `[[upstream]]` (e.g. `timeout_ms = 500`).
+    pub fn start_with(upstream_extra: &str) -> Self {
+        let p = policies();
+        let sim = Proc::start(&[
+            "sim",
+            "--config",
+            p.join("sim.toml").to_str().expect("utf8"),
+            "--listen",
+            "127.0.0.1:0",
+        ]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = format!(
+            r#"
+customers_file = "{customers}"
+[server]
+listen = "127.0.0.1:0"
+max_body_bytes = 65536
+host_id = "tollgate.test"
+[partner.aliyun]
+access_key_id = "{PARTNER_AK}"
+secret_file = "{partner_secret}"
+[[upstream]]
+product = "bssopenapi"
+version = "2017-12-14"
+url = "http://{sim}"
+{upstream_extra}
+[[upstream]]
+product = "ecs"
+version = "2014-05-26"
+url = "http://{sim}"
+signature = "v3"
+{upstream_extra}
+"#,
+            customers = p.join("customers.toml").display(),
+            partner_secret = p.join("secrets/partner-aliyun.secret").display(),
+            sim = sim.addr,
+        );
+        let path = dir.path().join("tollgate.toml");
+        std::fs::write(&path, config).expect("write config");
+        let gateway = Proc::start(&["serve", "--config", path.to_str().expect("utf8")]);
+        Self {
+            sim,
+            gateway,
+            _config_dir: dir,
+        }
+    }
+
+    pub fn client(&self, ak: &str, secret_file: &str, scheme: OutboundScheme) -> AliyunClient {
+        AliyunClient::new(
+            &self.gateway.addr.to_string(),
+            ak,
+            &secret(secret_file),
+            scheme,
+        )
+    }
+
+    pub fn acme(&self) -> AliyunClient {
+        self.client(ACME_AK, "acme.secret", OutboundScheme::Rpc)
+    }
+
+    pub fn shop(&self) -> AliyunClient {
+        self.client(SHOP_AK, "shopfront.secret", OutboundScheme::Rpc)
+    }
+
+    /// What the simulated cloud accepted so far.
+    pub async fn recorded(&self) -> Vec<RecordedRequest> {
+        let body = http_get(self.sim.addr, "/_sim/requests").await;
+        serde_json::from_str(&body).expect("recorded requests JSON")
+    }
+
+    pub async fn set_faults(&self, faults: serde_json::Value) {
+        http_send(
+            self.sim.addr,
+            http::Method::PUT,
+            "/_sim/faults",
+            faults.to_string(),
+        )
+        .await;
+    }
+}
+
+pub async fn http_get(addr: SocketAddr, path: &str) -> String {
+    http_send(addr, http::Method::GET, path, String::new()).await
+}
+
+pub async fn http_send(addr: SocketAddr, method: http::Method, path: &str, body: String) -> String {
+    use http_body_util::BodyExt as _;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<tollgate::Body>();
+    let req = http::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header("content-type", "application/json")
+        .body(tollgate::Body::new(bytes::Bytes::from(body)))
+        .expect("request");
+    let resp = client.request(req).await.expect("control request");
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Parameters of a GetSubscriptionPrice the simulated price table knows.
+pub const PRICE: &[(&str, &str)] = &[
+    ("ProductCode", "oss"),
+    ("SubscriptionType", "Subscription"),
+    ("OrderType", "NewOrder"),
+    ("ServicePeriodQuantity", "12"),
+    ("ServicePeriodUnit", "Month"),
+    ("Quantity", "1"),
+    ("Region", "cn-hangzhou"),
+    ("ModuleList.1.ModuleCode", "PackageCode"),
+    ("ModuleList.1.Config", "PackageCode:standard_500G"),
+];
+
+/// Parameters of a CreateInstance the simulated cloud accepts.
+pub const BUY: &[(&str, &str)] = &[
+    ("ProductCode", "oss"),
+    ("SubscriptionType", "Subscription"),
+    ("Period", "12"),
+    ("Parameter.1.Code", "PackageCode"),
+    ("Parameter.1.Value", "standard_500G"),
+    ("Parameter.2.Code", "Region"),
+    ("Parameter.2.Value", "cn-hangzhou"),
+];
+
+pub fn with(
+    base: &[(&'static str, &'static str)],
+    extra: &[(&'static str, &'static str)],
+) -> Vec<(&'static str, &'static str)> {
+    let mut v = base.to_vec();
+    v.extend_from_slice(extra);
+    v
+}
