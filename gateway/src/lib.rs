@@ -28,6 +28,7 @@
 //! * the customer's credentials never reach the provider, and no secret
 //!   (partner or customer) appears in a log line, an error or a metric.
 
+pub mod admin;
 pub mod aliyun;
 pub mod auth;
 pub mod catalog;

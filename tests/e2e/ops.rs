@@ -111,3 +111,54 @@ async fn sigterm_drains_and_exits_cleanly() {
         .expect("exits after SIGTERM");
     assert!(exit.success(), "{exit:?}");
 }
+
+#[tokio::test]
+async fn the_admin_api_requires_its_token() {
+    let stack = Stack::start();
+    let (status, body) = http_request(
+        stack.admin,
+        http::Method::GET,
+        "/v1/status",
+        None,
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = http_request(
+        stack.admin,
+        http::Method::GET,
+        "/v1/status",
+        Some("wrong-token"),
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, body) = admin(
+        &stack,
+        http::Method::GET,
+        "/v1/status",
+        serde_json::Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["service"], "tollgate");
+    let (status, body) = admin(
+        &stack,
+        http::Method::GET,
+        "/v1/nothing-here",
+        serde_json::Value::Null,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "NotFound");
+    // The admin API is not on the customer listener.
+    let (status, _) = http_request(
+        stack.gateway.addr,
+        http::Method::GET,
+        "/v1/status",
+        Some(&stack.admin_token),
+        String::new(),
+    )
+    .await;
+    assert_ne!(status, 200);
+}

@@ -51,7 +51,10 @@ pub fn all_secrets() -> Vec<String> {
 /// A running `tollgate` process; killed on drop.
 pub struct Proc {
     child: Child,
+    /// The main listener (the first ready line that is not `admin`).
     pub addr: SocketAddr,
+    /// Every ready line printed up to the main one (e.g. the admin listener).
+    pub ready: Vec<Ready>,
     pub log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -77,22 +80,38 @@ impl Proc {
                 }
             }
         });
-        let ready = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(r) => r,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "tollgate {args:?} did not become ready:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut ready = Vec::new();
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(r) if r.role == "admin" => ready.push(r),
+                Ok(r) => {
+                    let addr = r.addr;
+                    ready.push(r);
+                    break addr;
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!(
+                        "tollgate {args:?} did not become ready:\n{}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
             }
         };
         Self {
             child,
-            addr: ready.addr,
+            addr,
+            ready,
             log,
             _dir: dir,
         }
+    }
+
+    /// The address a ready line announced for `role`.
+    pub fn ready_addr(&self, role: &str) -> Option<SocketAddr> {
+        self.ready.iter().find(|r| r.role == role).map(|r| r.addr)
     }
 
     pub fn logs(&self) -> String {
@@ -123,10 +142,13 @@ impl Drop for Proc {
     }
 }
 
-/// The simulated cloud and a gateway in front of it.
+/// The simulated cloud and a gateway in front of it (with its admin API).
 pub struct Stack {
     pub sim: Proc,
     pub gateway: Proc,
+    /// The admin API's address and bearer token.
+    pub admin: SocketAddr,
+    pub admin_token: String,
     _config_dir: tempfile::TempDir,
 }
 
@@ -146,9 +168,14 @@ impl Stack {
             "127.0.0.1:0",
         ]);
         let dir = tempfile::tempdir().expect("tempdir");
+        let admin_token = format!("test-admin-token-{}", uuid::Uuid::new_v4().simple());
+        std::fs::write(dir.path().join("admin.token"), &admin_token).expect("write token");
         let config = format!(
             r#"
 customers_file = "{customers}"
+[admin]
+listen = "127.0.0.1:0"
+secret_file = "admin.token"
 [server]
 listen = "127.0.0.1:0"
 max_body_bytes = 65536
@@ -175,9 +202,14 @@ signature = "v3"
         let path = dir.path().join("tollgate.toml");
         std::fs::write(&path, config).expect("write config");
         let gateway = Proc::start(&["serve", "--config", path.to_str().expect("utf8")]);
+        let admin = gateway
+            .ready_addr("admin")
+            .expect("the admin listener announced itself");
         Self {
             sim,
             gateway,
+            admin,
+            admin_token,
             _config_dir: dir,
         }
     }
@@ -221,18 +253,54 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> String {
 }
 
 pub async fn http_send(addr: SocketAddr, method: http::Method, path: &str, body: String) -> String {
+    http_request(addr, method, path, None, body).await.1
+}
+
+/// An admin API call: `(status, JSON body)`.
+pub async fn admin(
+    stack: &Stack,
+    method: http::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let (status, text) =
+        http_request(stack.admin, method, path, Some(&stack.admin_token), body).await;
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// A plain HTTP request with an optional bearer token: `(status, body)`.
+pub async fn http_request(
+    addr: SocketAddr,
+    method: http::Method,
+    path: &str,
+    bearer: Option<&str>,
+    body: String,
+) -> (u16, String) {
     use http_body_util::BodyExt as _;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<tollgate::Body>();
-    let req = http::Request::builder()
+    let mut req = http::Request::builder()
         .method(method)
         .uri(format!("http://{addr}{path}"))
-        .header("content-type", "application/json")
+        .header("content-type", "application/json");
+    if let Some(token) = bearer {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    let req = req
         .body(tollgate::Body::new(bytes::Bytes::from(body)))
         .expect("request");
     let resp = client.request(req).await.expect("control request");
+    let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    String::from_utf8_lossy(&bytes).into_owned()
+    (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Parameters of a GetSubscriptionPrice the simulated price table knows.

@@ -31,6 +31,9 @@ pub struct ServeConfig {
     pub upstreams: Vec<UpstreamConfig>,
     /// The customers file (customers and the keys the partner issued them).
     pub customers_file: PathBuf,
+    /// The operators' admin API (its own listener). Absent: no admin API.
+    #[serde(default)]
+    pub admin: Option<crate::admin::AdminConfig>,
     /// Folder of the config file; relative paths resolve against it.
     #[serde(skip)]
     pub base_dir: PathBuf,

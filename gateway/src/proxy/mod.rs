@@ -360,8 +360,9 @@ fn with_request_id(mut resp: Response<Body>, id: &str) -> Response<Body> {
     resp
 }
 
-/// Runs `tollgate serve`: loads the config, binds, announces, serves until
-/// SIGINT/SIGTERM.
+/// Runs `tollgate serve`: loads the config, binds the customer listener (and
+/// the admin listener when configured), announces them, serves until
+/// SIGINT/SIGTERM, then drains.
 pub async fn run(config_path: &Path, listen: Option<SocketAddr>) -> anyhow::Result<()> {
     let cfg = ServeConfig::load(config_path)?;
     let gateway = Arc::new(Gateway::from_config(&cfg)?);
@@ -370,6 +371,31 @@ pub async fn run(config_path: &Path, listen: Option<SocketAddr>) -> anyhow::Resu
         .await
         .with_context(|| format!("binding {addr}"))?;
     let bound = listener.local_addr()?;
+    let shutdown = crate::server::Shutdown::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(admin) = &cfg.admin {
+        let token = admin
+            .token
+            .load(&cfg.base_dir, "admin token")
+            .context("loading the admin token")?;
+        let admin_listener = tokio::net::TcpListener::bind(admin.listen)
+            .await
+            .with_context(|| format!("binding admin {}", admin.listen))?;
+        let admin_addr = admin_listener.local_addr()?;
+        let api = Arc::new(crate::admin::AdminApi::new(gateway.clone(), token));
+        // Announced before the gateway line, so whoever waits for the
+        // gateway's ready line also knows the admin address.
+        crate::server::Ready {
+            role: "admin".into(),
+            addr: admin_addr,
+        }
+        .announce();
+        tasks.spawn(crate::server::serve(
+            admin_listener,
+            move |req, peer| api.clone().handle(req, peer),
+            shutdown.clone(),
+        ));
+    }
     tracing::info!(
         keys = gateway.key_count(),
         upstreams = cfg.upstreams.len(),
@@ -380,18 +406,17 @@ pub async fn run(config_path: &Path, listen: Option<SocketAddr>) -> anyhow::Resu
         addr: bound,
     }
     .announce();
-    let shutdown = crate::server::Shutdown::new();
     let stopper = shutdown.clone();
     tokio::spawn(async move {
         crate::server::wait_for_signal().await;
         tracing::info!("shutting down: draining in-flight requests");
         stopper.trigger();
     });
-    crate::server::serve(
+    tasks.spawn(crate::server::serve(
         listener,
         move |req, peer| gateway.clone().handle(req, peer),
         shutdown,
-    )
-    .await;
+    ));
+    while tasks.join_next().await.is_some() {}
     Ok(())
 }
