@@ -23,6 +23,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use tollgate_sign::encode;
 use tollgate_sign::{aliyun_roa, aliyun_rpc, aliyun_v3, huawei, sha256_hex};
 
 use crate::secret::{ExposeSecret as _, SecretRef};
@@ -283,6 +284,30 @@ fn rpc(input: &Input, args: &SignArgs, secret: &str, out: &mut Report) {
     out.block("canonicalized query", &canonical);
     out.block("string to sign", &sts);
     out.line("signature", &signature);
+    if let Some(authority) = &input.authority {
+        // The query's own parameters plus the signature, ready for curl
+        // (the form body, if any, still goes in the body).
+        let mut query: Vec<(String, String)> = input
+            .flat_query()
+            .into_iter()
+            .filter(|(k, _)| k != "Signature")
+            .collect();
+        query.push(("Signature".to_owned(), signature.clone()));
+        let encoded: Vec<String> = query
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    encode::percent_encode(k),
+                    encode::percent_encode(v)
+                )
+            })
+            .collect();
+        out.line(
+            "signed url",
+            &format!("http://{authority}{}?{}", input.path, encoded.join("&")),
+        );
+    }
     if let Some((_, provided)) = params.iter().find(|(k, _)| k == "Signature") {
         out.provided(
             provided,
