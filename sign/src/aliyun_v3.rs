@@ -42,27 +42,11 @@ pub fn canonical_headers<N: AsRef<str>, V: AsRef<str>>(
     headers: &[(N, V)],
     signed: Option<&[String]>,
 ) -> (String, String) {
-    let mut map: std::collections::BTreeMap<String, Vec<&str>> = std::collections::BTreeMap::new();
-    for (n, v) in headers {
-        let name = n.as_ref().trim().to_ascii_lowercase();
-        let keep = match signed {
-            Some(list) => list.iter().any(|s| s.eq_ignore_ascii_case(&name)),
-            None => is_default_signed(&name),
-        };
-        if keep {
-            map.entry(name).or_default().push(v.as_ref().trim());
-        }
-    }
-    let mut canonical = String::new();
-    for (n, values) in &mut map {
-        values.sort_unstable();
-        canonical.push_str(n);
-        canonical.push(':');
-        canonical.push_str(&values.join(","));
-        canonical.push('\n');
-    }
-    let signed_list = map.keys().map(String::as_str).collect::<Vec<_>>().join(";");
-    (canonical, signed_list)
+    let keep = |name: &str| match signed {
+        Some(list) => list.iter().any(|s| s.eq_ignore_ascii_case(name)),
+        None => is_default_signed(name),
+    };
+    crate::canonical::headers(headers, keep, crate::canonical::Repeated::JoinSorted)
 }
 
 /// The six-line canonical request.
@@ -74,8 +58,13 @@ pub fn canonical_request(
     signed_headers: &str,
     hashed_payload: &str,
 ) -> String {
-    format!(
-        "{method}\n{canonical_uri}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{hashed_payload}"
+    crate::canonical::request(
+        method,
+        canonical_uri,
+        canonical_query,
+        canonical_headers,
+        signed_headers,
+        hashed_payload,
     )
 }
 
@@ -89,10 +78,7 @@ pub fn string_to_sign(canonical_request: &str) -> String {
 
 /// hex(HMAC-SHA256(secret, string_to_sign)).
 pub fn signature(secret: &str, string_to_sign: &str) -> String {
-    hex::encode(crate::hmac_sha256(
-        secret.as_bytes(),
-        string_to_sign.as_bytes(),
-    ))
+    crate::canonical::hex_hmac_sha256(secret, string_to_sign)
 }
 
 /// The `Authorization` header value.

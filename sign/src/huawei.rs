@@ -49,26 +49,13 @@ pub fn default_signed_headers<N: AsRef<str>, V: AsRef<str>>(headers: &[(N, V)]) 
 }
 
 /// Canonical headers (`name:value\n` each, sorted) and the `;`-joined list for `signed`.
+/// A repeated header keeps its last value.
 pub fn canonical_headers<N: AsRef<str>, V: AsRef<str>>(
     headers: &[(N, V)],
     signed: &[String],
 ) -> (String, String) {
-    let mut map: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
-    for (n, v) in headers {
-        let name = n.as_ref().trim().to_ascii_lowercase();
-        if signed.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
-            map.insert(name, v.as_ref().trim().to_owned());
-        }
-    }
-    let mut canonical = String::new();
-    for (n, v) in &map {
-        canonical.push_str(n);
-        canonical.push(':');
-        canonical.push_str(v);
-        canonical.push('\n');
-    }
-    let list = map.keys().map(String::as_str).collect::<Vec<_>>().join(";");
-    (canonical, list)
+    let keep = |name: &str| signed.iter().any(|s| s.eq_ignore_ascii_case(name));
+    crate::canonical::headers(headers, keep, crate::canonical::Repeated::Last)
 }
 
 /// The last line of the canonical request: the value of
@@ -101,8 +88,13 @@ pub fn canonical_request(
     signed_headers: &str,
     hashed_body: &str,
 ) -> String {
-    format!(
-        "{method}\n{canonical_uri}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{hashed_body}"
+    crate::canonical::request(
+        method,
+        canonical_uri,
+        canonical_query,
+        canonical_headers,
+        signed_headers,
+        hashed_body,
     )
 }
 
@@ -116,10 +108,7 @@ pub fn string_to_sign(sdk_date: &str, canonical_request: &str) -> String {
 
 /// hex(HMAC-SHA256(secret, string_to_sign)).
 pub fn signature(secret: &str, string_to_sign: &str) -> String {
-    hex::encode(crate::hmac_sha256(
-        secret.as_bytes(),
-        string_to_sign.as_bytes(),
-    ))
+    crate::canonical::hex_hmac_sha256(secret, string_to_sign)
 }
 
 /// The `Authorization` header value.

@@ -18,6 +18,7 @@
 pub mod aliyun_roa;
 pub mod aliyun_rpc;
 pub mod aliyun_v3;
+mod canonical;
 pub mod encode;
 pub mod huawei;
 

@@ -178,7 +178,6 @@ fn attribute(m: &Module, prop: &str, subscription: bool) -> Value {
 
 /// Prices `ModuleList.N` entries: `(ModuleCode, unit price)` per entry.
 fn price_module_list(
-    ctx: &Ctx<'_>,
     product_code: &str,
     product: &Product,
     entries: &[Entry<'_>],
@@ -187,7 +186,6 @@ fn price_module_list(
     if entries.is_empty() {
         return Err(Error::missing("ModuleList"));
     }
-    let _ = ctx;
     let mut items = Vec::with_capacity(entries.len());
     for (n, entry) in entries.iter().enumerate() {
         let code = entry_field(entry, "ModuleList", n, "ModuleCode")?;
@@ -221,7 +219,7 @@ fn get_subscription_price(ctx: &Ctx<'_>) -> Result<Reply, Error> {
     }
     let product = ctx.prices.product(code)?;
     let entries = p.list("ModuleList", 50)?;
-    let items = price_module_list(ctx, code, product, &entries, |entry, n| {
+    let items = price_module_list(code, product, &entries, |entry, n| {
         if let Some(status) = entry.get("ModuleStatus")
             && !["1", "2"].contains(status)
         {
@@ -263,12 +261,11 @@ fn get_pay_as_you_go_price(ctx: &Ctx<'_>) -> Result<Reply, Error> {
     let product = ctx.prices.product(code)?;
     let entries = p.list("ModuleList", 50)?;
     const PRICE_TYPES: [&str; 4] = ["Hour", "Usage", "Month", "Year"];
-    let items = price_module_list(ctx, code, product, &entries, |entry, n| {
+    let items = price_module_list(code, product, &entries, |entry, n| {
         let pt = entry_field(entry, "ModuleList", n, "PriceType")?;
-        if !PRICE_TYPES.contains(&pt) {
-            return Err(not_one_of("PriceType", pt, &PRICE_TYPES));
-        }
-        Basis::parse(pt).ok_or_else(|| not_one_of("PriceType", pt, &PRICE_TYPES))
+        Basis::parse(pt)
+            .filter(|_| PRICE_TYPES.contains(&pt))
+            .ok_or_else(|| not_one_of("PriceType", pt, &PRICE_TYPES))
     })?;
     let quote = Quote::new(items, 1, 1, None);
     Ok(Reply::success(json!({

@@ -7,11 +7,11 @@
 //! 1. parse (`AliyunCall::parse`: method, Action/Version, signature fields);
 //! 2. route: unknown `Version` → `InvalidVersion` 400, unknown `Action` →
 //!    `InvalidAction.NotFound` 404;
-//! 3. authenticate ([`auth`]: timestamp format, window, key, signature, nonce);
+//! 3. authenticate (`auth`: timestamp format, window, key, signature, nonce);
 //!    a refusal here is counted in `rejected` and not recorded;
 //! 4. record ([`RecordedRequest`]) — before anything can still fail;
 //! 5. faults ([`Faults`]): latency, then drop / hang / fail;
-//! 6. the action ([`bss`], [`reseller`], [`ecs`]): owner (BID) rule,
+//! 6. the action (`bss`, `reseller`, `ecs`): owner (BID) rule,
 //!    parameters, state change, answer.
 //!
 //! Control endpoints under `/_sim/` (not signed: the sim is a test double):
@@ -20,7 +20,7 @@
 //!
 //! Dropped connections: [`Sim::handle`] answers a call picked by `drop_next`
 //! with a bodiless 503 carrying the [`DropConnection`] extension; the sim's
-//! own accept loop ([`serve`]) turns that into a service error, on which hyper
+//! own accept loop (`serve`) turns that into a service error, on which hyper
 //! closes the connection without writing any answer. (Served by another loop
 //! the marker is just a 503.)
 

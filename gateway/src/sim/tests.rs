@@ -92,8 +92,10 @@ impl Call {
         Self::new(ECS_VERSION, action).p("RegionId", "cn-hangzhou")
     }
 
-    /// Sets (or replaces) a parameter.
+    /// Sets (or replaces) a parameter. A changed call is a new call: it gets
+    /// a fresh nonce (a replay is a `clone()` left unchanged).
     pub fn p(mut self, name: &str, value: &str) -> Self {
+        self.nonce = uuid::Uuid::new_v4().to_string();
         self.params.retain(|(k, _)| k != name);
         self.params.push((name.into(), value.into()));
         self
