@@ -3,6 +3,13 @@
 //! * `proxy`: the same authenticated, re-signed read sent directly to the
 //!   simulated cloud, through the gateway, and through nginx as a plain
 //!   reverse proxy; prints req/s, p50/p99 and the ratios.
+//! * `policy`: permission decision latency on a generated policy set
+//!   (in process); prints p50/p99 and decisions/s.
+//! * `ledger`: durable budget hold+commit pairs per second on SQLite and
+//!   PostgreSQL (in process).
+//!
+//! * `pricing`: per price call with a fresh Wasm instance (p50/p99), calls/s,
+//!   the same rule natively and the ratio, the proxy with pricing on vs off.
 //!
 //! Usually run through `scripts/bench`, which builds the release binaries
 //! and installs nginx first. Later sections (pricing, ledger, reload) are new
@@ -12,7 +19,10 @@
 // floating point on purpose; no money is ever handled here.
 #![allow(clippy::float_arithmetic)]
 
+mod ledger;
 mod load;
+mod policy;
+mod pricing;
 mod procs;
 mod proxy;
 
@@ -34,6 +44,12 @@ struct Cli {
 enum Command {
     /// Direct-to-sim vs through the gateway vs through nginx: req/s, p50/p99.
     Proxy(proxy::ProxyArgs),
+    /// Permission decision latency on 100+ policies / 800-1,000 statements.
+    Policy(policy::PolicyArgs),
+    /// Budget ledger: durable hold+commit per second on SQLite and PostgreSQL.
+    Ledger(ledger::LedgerArgs),
+    /// Pricing modules: per-call latency, calls/s, native ratio, proxy on vs off.
+    Pricing(pricing::PricingArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +71,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Proxy(args) => proxy::run(args).await,
+            Command::Policy(args) => policy::run(&args),
+            Command::Ledger(args) => ledger::run(args).await,
+            Command::Pricing(args) => pricing::run(args).await,
         }
     });
     match result {

@@ -107,6 +107,20 @@ impl Tollgate {
 
 impl Drop for Tollgate {
     fn drop(&mut self) {
+        // SIGTERM first: the process drains and exits cleanly (and tools
+        // wrapped around it, like a profiler, get to write their output).
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -341,6 +355,37 @@ pub fn clock_ticks_per_sec() -> u64 {
         .unwrap_or(100)
 }
 
+/// Busy CPU time of the whole machine (all cores), in clock ticks, from
+/// `/proc/stat`: everything but idle and iowait.
+pub fn machine_busy_ticks() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0;
+    };
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0;
+    };
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is in user).
+    fields
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// Cores the whole machine kept busy over the next `window` (blocks).
+pub fn machine_busy_cores(window: Duration, ticks_per_sec: u64) -> f64 {
+    let start = machine_busy_ticks();
+    std::thread::sleep(window);
+    machine_busy_ticks().saturating_sub(start) as f64 / ticks_per_sec as f64 / window.as_secs_f64()
+}
+
 /// A named group of processes whose CPU time is measured over a phase.
 #[derive(Debug, Clone)]
 pub struct CpuGroup {
@@ -355,6 +400,7 @@ pub struct CpuGroup {
 pub struct CpuMeter {
     groups: Vec<CpuGroup>,
     start: Vec<u64>,
+    machine_start: u64,
     started: Instant,
 }
 
@@ -376,25 +422,39 @@ impl CpuMeter {
         Self {
             groups,
             start,
+            machine_start: machine_busy_ticks(),
             started: Instant::now(),
         }
     }
 
-    /// Each group's CPU use since [`CpuMeter::start`].
+    /// Each group's CPU use since [`CpuMeter::start`], then `other`: what
+    /// the rest of the machine used meanwhile (kernel softirq work for the
+    /// loopback traffic, and any unrelated load that skews the figures).
     pub fn stop(self, ticks_per_sec: u64) -> Vec<CpuUse> {
         let wall = self.started.elapsed().as_secs_f64().max(1e-9);
-        self.groups
+        let machine = machine_busy_ticks().saturating_sub(self.machine_start);
+        let mut ours = 0;
+        let mut uses: Vec<CpuUse> = self
+            .groups
             .iter()
             .zip(self.start)
             .map(|(g, start)| {
-                let seconds =
-                    cpu_ticks(&g.pids).saturating_sub(start) as f64 / ticks_per_sec as f64;
+                let ticks = cpu_ticks(&g.pids).saturating_sub(start);
+                ours += ticks;
+                let seconds = ticks as f64 / ticks_per_sec as f64;
                 CpuUse {
                     name: g.name,
                     seconds,
                     cores: seconds / wall,
                 }
             })
-            .collect()
+            .collect();
+        let other = machine.saturating_sub(ours) as f64 / ticks_per_sec as f64;
+        uses.push(CpuUse {
+            name: "other",
+            seconds: other,
+            cores: other / wall,
+        });
+        uses
     }
 }

@@ -12,6 +12,11 @@
 //! Each scenario runs a closed loop (max req/s) and then an open loop at half
 //! of the direct scenario's max req/s, the same rate for all three, so the
 //! "added p99" compares like with like.
+//!
+//! Everything shares the machine's cores (loopback): the load generator runs
+//! on one thread, and each measured phase also reports the CPU each process
+//! used (from `/proc`) and what *other* processes used meanwhile, so a run
+//! skewed by unrelated load says so instead of printing misleading figures.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +37,10 @@ const ACME_AK: &str = "TGACMEDEMOKEY0001";
 const ACME_UID: &str = "2000000000000001";
 const BSS_VERSION: &str = "2017-12-14";
 const ACTION: &str = "QueryOrders";
+
+/// Cores other processes may use while a phase is measured before its
+/// figures are flagged as skewed.
+const QUIET_CORES: f64 = 0.15;
 
 /// Targets from the issue.
 const TARGET_RATIO: f64 = 1.0;
@@ -67,6 +76,20 @@ pub struct ProxyArgs {
     /// nginx worker processes (default: one per core, like the gateway's runtime).
     #[arg(long)]
     nginx_workers: Option<usize>,
+    /// Open-loop rate in req/s (default: half the direct scenario's max).
+    #[arg(long)]
+    open_rate: Option<f64>,
+    /// Wait up to this many seconds for other processes to leave the CPU
+    /// idle (under 0.15 cores) before starting; 0 starts at once.
+    #[arg(long, default_value_t = 10)]
+    wait_quiet: u64,
+    /// Also authorize in the gateway: `[authz]` with the example policy
+    /// set (policies/catalog, policies/permissions), as a deployment would.
+    #[arg(long)]
+    authz: bool,
+    /// Run only these scenarios (comma-separated: direct,gateway,nginx).
+    #[arg(long, value_delimiter = ',', value_parser = ["direct", "gateway", "nginx"])]
+    only: Vec<String>,
 }
 
 /// The three ways of sending the call.
@@ -109,8 +132,11 @@ struct Setup {
     duration: Duration,
     nginx: Result<PathBuf, String>,
     nginx_workers: usize,
+    authz: bool,
     cores: usize,
     ticks: u64,
+    /// Cores busy just before the start (other processes).
+    busy_before: f64,
 }
 
 /// One measured phase.
@@ -283,6 +309,7 @@ nonce_capacity = 8000000
 [partner.aliyun]
 access_key_id = "{PARTNER_AK}"
 secret_file = {partner_secret}
+{authz}
 
 [[upstream]]
 product = "bssopenapi"
@@ -299,6 +326,15 @@ signature = "v3"
                 customers = toml_str(&setup.policies.join("customers.toml")),
                 partner_secret = toml_str(&setup.policies.join("secrets/partner-aliyun.secret")),
                 sim = sim.addr,
+                authz = if setup.authz {
+                    format!(
+                        "\n[authz]\ncatalog_dir = {}\npermissions_dir = {}\n",
+                        toml_str(&setup.policies.join("catalog")),
+                        toml_str(&setup.policies.join("permissions"))
+                    )
+                } else {
+                    String::new()
+                },
             );
             let path = dir.path().join("tollgate.toml");
             std::fs::write(&path, config)?;
@@ -374,8 +410,9 @@ async fn closed_phase(setup: &Setup, stack: &Stack, conns: Vec<Conn>) -> (Vec<Co
     .await;
     let warm_elapsed = warm.last_done.map_or(setup.warmup, |d| d - t0);
     let warm_rate = warm.ok as f64 / warm_elapsed.as_secs_f64().max(1e-3);
-    // Twice the warm-up rate, so the measured phase cannot run dry.
-    let count = (warm_rate * setup.duration.as_secs_f64() * 2.0) as usize
+    // 1.5 times the warm-up rate, so the measured phase does not run dry
+    // (if it does, its rate is over the time it ran, and the report says so).
+    let count = (warm_rate * setup.duration.as_secs_f64() * 1.5) as usize
         + 200 * setup.connections
         + 10_000;
     let pool = Arc::new(load::presign(&stack.signer, count));
@@ -419,7 +456,11 @@ async fn open_phase(
     let (conns, tally) =
         load::open_loop(conns, &stack.target, &pool, rate, setup.duration, true).await;
     let cpu = meter.stop(setup.ticks);
-    (conns, Phase::from_tally(&tally, &warm, setup.duration, cpu))
+    let mut phase = Phase::from_tally(&tally, &warm, setup.duration, cpu);
+    // Served within the schedule, not eventually: an overloaded server
+    // drains its queue after the schedule ends.
+    phase.rps = tally.on_time as f64 / setup.duration.as_secs_f64();
+    (conns, phase)
 }
 
 /// Runs one scenario; `half` is the open-loop rate (`None` for the direct
@@ -456,11 +497,15 @@ async fn run_scenario(
     ));
     let (_conns, open) = open_phase(setup, &stack, conns, rate).await;
     if closed.errors + open.errors > 0 {
-        for p in stack.gateway.iter().chain(std::iter::once(&stack.sim)) {
+        for (name, p) in stack
+            .gateway
+            .iter()
+            .map(|g| ("gateway", g))
+            .chain([("sim", &stack.sim)])
+        {
             progress(&format!(
-                "{} had errors; {}:\n{}",
+                "{} had errors; the {name}'s last log lines:\n{}",
                 kind.label(),
-                p.log.display(),
                 procs::log_tail(&p.log, 5)
             ));
         }
@@ -532,22 +577,45 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         ),
         nginx,
         nginx_workers: args.nginx_workers.unwrap_or(cores).max(1),
+        authz: args.authz,
         cores,
         ticks: procs::clock_ticks_per_sec(),
+        busy_before: 0.0,
     };
+    let mut setup = setup;
+    let quiet_deadline = Instant::now() + Duration::from_secs(args.wait_quiet);
+    loop {
+        setup.busy_before = procs::machine_busy_cores(Duration::from_secs(1), setup.ticks);
+        if setup.busy_before <= QUIET_CORES || Instant::now() >= quiet_deadline {
+            break;
+        }
+        progress(&format!(
+            "other processes keep {:.2} cores busy; waiting for quiet (up to {} s, --wait-quiet)",
+            setup.busy_before, args.wait_quiet
+        ));
+    }
+    if setup.busy_before > QUIET_CORES {
+        progress(&format!(
+            "starting anyway on a busy machine ({:.2} cores used by other processes): the figures will be skewed",
+            setup.busy_before
+        ));
+    }
 
     let mut outcomes = Vec::new();
-    let mut half: Option<f64> = None;
+    let mut half: Option<f64> = args.open_rate;
     for kind in Kind::ALL {
-        if kind == Kind::Nginx {
-            if let Err(reason) = &setup.nginx {
-                outcomes.push(Outcome {
-                    kind,
-                    result: Err(reason.clone()),
-                    unavailable: true,
-                });
-                continue;
-            }
+        if !args.only.is_empty() && !args.only.iter().any(|k| k == kind.key()) {
+            continue;
+        }
+        if kind == Kind::Nginx
+            && let Err(reason) = &setup.nginx
+        {
+            outcomes.push(Outcome {
+                kind,
+                result: Err(reason.clone()),
+                unavailable: true,
+            });
+            continue;
         }
         if kind != Kind::Direct && half.is_none() {
             outcomes.push(Outcome {
@@ -560,7 +628,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         let result = run_scenario(&setup, kind, half)
             .await
             .map_err(|e| format!("{e:#}"));
-        if kind == Kind::Direct {
+        if kind == Kind::Direct && args.open_rate.is_none() {
             half = result.as_ref().ok().map(|(closed, _)| closed.rps / 2.0);
         }
         if let Err(e) = &result {
@@ -582,6 +650,12 @@ fn find(outcomes: &[Outcome], kind: Kind) -> Option<&(Phase, Phase)> {
         .and_then(|o| o.result.as_ref().ok())
 }
 
+/// Whether the half-load rate is beyond what the scenario can serve (its
+/// max throughput, with a margin for run-to-run noise).
+fn overloaded(closed: &Phase, half: f64) -> bool {
+    half > closed.rps * 0.95
+}
+
 fn report(setup: &Setup, outcomes: &[Outcome], half: f64) -> ExitCode {
     let secs = setup.duration.as_secs();
     println!();
@@ -594,6 +668,13 @@ fn report(setup: &Setup, outcomes: &[Outcome], half: f64) -> ExitCode {
         "{} cores shared by the load generator (1 thread), the sim, the gateway (tokio, {} workers) and nginx ({} workers); each scenario on a fresh sim",
         setup.cores, setup.cores, setup.nginx_workers
     );
+    println!(
+        "machine before start: {:.2} cores busy with other processes",
+        setup.busy_before
+    );
+    if setup.authz {
+        println!("gateway with [authz] (the example policy set)");
+    }
     println!();
     println!(
         "{:<14} {:<44}| half load: open loop at {half:.0} req/s",
@@ -649,26 +730,57 @@ fn report(setup: &Setup, outcomes: &[Outcome], half: f64) -> ExitCode {
         }
     }
 
+    for o in outcomes {
+        if let Ok((closed, _)) = &o.result
+            && overloaded(closed, half)
+        {
+            println!(
+                "note: {} tops out at {:.0} req/s, below the half-load rate: its half-load figures measure a growing queue",
+                o.kind.label(),
+                closed.rps
+            );
+        }
+    }
     println!();
-    println!("CPU while measured (cores busy, CPU µs per request) at max load | at half load:");
+    println!(
+        "CPU while measured, cores busy (CPU µs per request); `other` = processes outside the bench:"
+    );
+    let mut worst_other: f64 = 0.0;
     for o in outcomes {
         if let Ok((closed, open)) = &o.result {
             let fmt = |p: &Phase| {
                 p.cpu
                     .iter()
                     .map(|c| {
-                        format!(
-                            "{} {:.2} ({:.0} µs)",
-                            c.name,
-                            c.cores,
-                            per_request_us(c, p.requests)
-                        )
+                        if c.name == "other" {
+                            format!("other {:.2}", c.cores)
+                        } else {
+                            format!(
+                                "{} {:.2} ({:.0})",
+                                c.name,
+                                c.cores,
+                                per_request_us(c, p.requests)
+                            )
+                        }
                     })
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            println!("  {:<14} {} | {}", o.kind.label(), fmt(closed), fmt(open));
+            for p in [closed, open] {
+                worst_other = p
+                    .cpu
+                    .iter()
+                    .filter(|c| c.name == "other")
+                    .fold(worst_other, |w, c| w.max(c.cores));
+            }
+            println!("  {:<14} max:  {}", o.kind.label(), fmt(closed));
+            println!("  {:<14} half: {}", "", fmt(open));
         }
+    }
+    if worst_other > QUIET_CORES {
+        println!(
+            "!!! other processes used up to {worst_other:.2} cores while measuring: the figures are skewed; rerun on a quiet machine !!!"
+        );
     }
 
     let gateway = find(outcomes, Kind::Gateway);
@@ -711,6 +823,7 @@ fn report(setup: &Setup, outcomes: &[Outcome], half: f64) -> ExitCode {
         println!("nginx added p99 at half load = {a} µs");
     }
 
+    let skewed = worst_other > QUIET_CORES || setup.busy_before > QUIET_CORES;
     let total_errors: u64 = outcomes
         .iter()
         .filter_map(|o| o.result.as_ref().ok())
@@ -747,6 +860,7 @@ fn report(setup: &Setup, outcomes: &[Outcome], half: f64) -> ExitCode {
                     if let (Some(d), true) = (direct_open_p99, o.kind != Kind::Direct) {
                         half_json["added_p99_us"] = json!(as_i64(open.p99) - d);
                     }
+                    half_json["overloaded"] = json!(overloaded(closed, half));
                     let mut v = closed.json();
                     v["half_load"] = half_json;
                     v
@@ -760,6 +874,7 @@ fn report(setup: &Setup, outcomes: &[Outcome], half: f64) -> ExitCode {
     let line = json!({
         "bench": "proxy",
         "action": ACTION,
+        "authz": setup.authz,
         "connections": setup.connections,
         "duration_s": secs,
         "warmup_s": setup.warmup.as_secs(),
@@ -775,6 +890,8 @@ fn report(setup: &Setup, outcomes: &[Outcome], half: f64) -> ExitCode {
             "gateway_added_p99_us": { "target": TARGET_ADDED_P99_US, "met": gateway_added.map(|a| a <= TARGET_ADDED_P99_US) },
         },
         "errors": total_errors,
+        "other_cores_max": round2(worst_other),
+        "skewed_by_other_load": skewed,
     });
     println!();
     println!("{line}");

@@ -26,6 +26,9 @@ pub struct Reply {
     pub body: Bytes,
     /// The `x-tollgate-request-id` header, when the gateway answered.
     pub tollgate_request_id: Option<String>,
+    /// The `x-tollgate-pricing-module` header: which pricing module priced
+    /// the answer (`name@version sha256:prefix`), when one did.
+    pub pricing_module: Option<String>,
 }
 
 impl Reply {
@@ -107,6 +110,11 @@ impl AliyunClient {
             .get(crate::proxy::REQUEST_ID_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let pricing_module = resp
+            .headers()
+            .get(crate::pricing::MODULE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = resp.into_body().collect().await?.to_bytes();
         let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
         Ok(Reply {
@@ -114,6 +122,7 @@ impl AliyunClient {
             json,
             body,
             tollgate_request_id,
+            pricing_module,
         })
     }
 

@@ -49,6 +49,22 @@ pub struct Error {
     pub message: String,
     /// A short, fixed label for metrics (`refusals_total{reason=...}`).
     pub reason: &'static str,
+    /// Set on permission refusals: what was missing, for the provider's
+    /// access-denied detail (Alibaba `AccessDeniedDetail`).
+    pub denied: Option<Box<AccessDenied>>,
+}
+
+/// What a permission refusal names (reference: alibaba-bss.md §3.2-3.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessDenied {
+    /// The permission the caller lacks, e.g. `bssapi:QueryOrders`.
+    pub action: String,
+    /// `true`: a Deny statement refused it; `false`: nothing allowed it.
+    pub explicit: bool,
+    /// The customer's cloud account id.
+    pub principal_uid: String,
+    /// The customer's id at the partner.
+    pub principal_name: String,
 }
 
 impl Error {
@@ -66,6 +82,7 @@ impl Error {
             code: code.into(),
             message: message.into(),
             reason,
+            denied: None,
         }
     }
 
@@ -84,6 +101,7 @@ impl Error {
             code: code.into(),
             message: message.into(),
             reason,
+            denied: None,
         }
     }
 
@@ -96,7 +114,34 @@ impl Error {
             code: Cow::Borrowed("InternalError"),
             message: message.into(),
             reason: "internal",
+            denied: None,
         }
+    }
+
+    /// A failure of the partner's pricing module (or of its output).
+    pub fn pricing(
+        status: StatusCode,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+        reason: &'static str,
+        retryable: bool,
+    ) -> Self {
+        Self {
+            origin: Origin::Pricing,
+            retryable,
+            status,
+            code: code.into(),
+            message: message.into(),
+            reason,
+            denied: None,
+        }
+    }
+
+    /// The same error, carrying the access-denied detail.
+    #[must_use]
+    pub fn with_denied(mut self, denied: AccessDenied) -> Self {
+        self.denied = Some(Box::new(denied));
+        self
     }
 
     /// `MissingParameter`-style refusal naming the parameter.

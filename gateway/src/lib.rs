@@ -13,11 +13,15 @@
 //! | listen, limits, shutdown | [`server`] |
 //! | parse the provider's wire format | [`aliyun`] |
 //! | authenticate (signature, window, nonce, key → customer, OwnerId) | [`auth`] |
+//! | classify (what the API is: kind, permission codes) | [`catalog`] |
+//! | authorize (customer policies, IAM 1.1 syntax) | [`authz`] |
 //! | classify (product and upstream) | [`upstream::Routes`] |
+//! | partner pricing (Wasm modules: price, bundle, admit) | [`pricing`] |
 //! | re-sign with the partner's key | [`resign`] |
+//! | reserve / settle purchases against budgets | [`ledger`] |
 //! | forward with pooling and timeouts | [`upstream`] |
 //! | the phases, in order, with a per-request context | [`proxy`] |
-//! | errors → provider format (one place) | [`aliyun::envelope`] |
+//! | errors → provider format (one place per provider) | [`aliyun::envelope`], [`huawei::envelope`] |
 //!
 //! Plus [`sim`], the simulated cloud every test and the demo run against.
 //!
@@ -31,12 +35,17 @@
 pub mod admin;
 pub mod aliyun;
 pub mod auth;
+pub mod authz;
 pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod diagnostic;
 pub mod error;
+pub mod huawei;
+pub mod ledger;
 pub mod metrics;
+pub mod pricing;
 pub mod proxy;
 pub mod resign;
 pub mod secret;

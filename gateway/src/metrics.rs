@@ -19,7 +19,8 @@ pub struct RequestLabels {
     /// A catalogued action name or `other`.
     pub action: String,
     /// `ok` (2xx from the provider), `provider_error` (the provider refused),
-    /// `refused` (Tollgate refused), `failed` (upstream or internal failure).
+    /// `refused` (Tollgate refused), `failed` (upstream or internal failure),
+    /// `replayed` (a retried purchase answered from the ledger).
     pub outcome: &'static str,
 }
 
@@ -30,11 +31,54 @@ pub struct RefusalLabels {
     pub reason: &'static str,
 }
 
+/// Labels of `tollgate_authz_decisions_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthzLabels {
+    /// `allow`, `deny`, `implicit_deny`, `not_listed_allow`,
+    /// `not_listed_deny`, `unserved` (see `authz::Decision::label`).
+    pub effect: &'static str,
+}
+
 /// Labels of `tollgate_upstream_duration_seconds`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UpstreamLabels {
     /// Upstream product.
     pub product: String,
+}
+
+/// Labels of `tollgate_ledger_operations_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LedgerLabels {
+    /// `reserve`, `commit`, `release`, `unknown`.
+    pub op: &'static str,
+    /// `ok`, `refused` (budget, status), `error` (database).
+    pub outcome: &'static str,
+}
+
+/// A single fixed `outcome` label (alarms, deliveries, reconciliations).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// A fixed word.
+    pub outcome: &'static str,
+}
+
+/// Labels of `tollgate_pricing_calls_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PricingCallLabels {
+    /// `name@version` of the pricing module (bounded: the policy set names it).
+    pub module: String,
+    /// `ok`, `denied` (admit refused the order) or `failed`.
+    pub outcome: &'static str,
+}
+
+/// Labels of `tollgate_pricing_failures_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PricingFailureLabels {
+    /// `name@version` of the pricing module.
+    pub module: String,
+    /// `trap`, `deadline`, `memory`, `invalid_output`, `module_error`,
+    /// `unavailable` (see `pricing::FailureKind`).
+    pub kind: &'static str,
 }
 
 /// Every metric the gateway exports.
@@ -45,10 +89,28 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     /// Refusals and failures by reason.
     pub refusals: Family<RefusalLabels, Counter>,
+    /// Permission decisions by effect.
+    pub authz_decisions: Family<AuthzLabels, Counter>,
     /// Time spent waiting for the provider.
     pub upstream_seconds: Family<UpstreamLabels, Histogram, fn() -> Histogram>,
     /// Whole-request latency inside the gateway.
     pub request_seconds: Histogram,
+    /// Pricing-module calls (one per priced request) by module and outcome.
+    pub pricing_calls: Family<PricingCallLabels, Counter>,
+    /// Pricing-module failures by module and kind.
+    pub pricing_failures: Family<PricingFailureLabels, Counter>,
+    /// Time of one priced request's module work (instantiate, price,
+    /// bundle, admit, checks).
+    pub pricing_seconds: Histogram,
+    /// Budget ledger operations by outcome.
+    pub ledger_operations: Family<LedgerLabels, Counter>,
+    /// Alarm threshold crossings detected (`outcome` = threshold kind).
+    pub ledger_alarms: Family<OutcomeLabels, Counter>,
+    /// Alarm webhook deliveries (`delivered`, `failed`, `gave_up`).
+    pub ledger_alarm_deliveries: Family<OutcomeLabels, Counter>,
+    /// Pending holds settled by the reconciler or the sweeper
+    /// (`committed`, `released`, `expired`, `deferred`, `query_failed`).
+    pub ledger_reconciled: Family<OutcomeLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -72,6 +134,12 @@ impl Metrics {
             "Requests refused or failed, by reason",
             refusals.clone(),
         );
+        let authz_decisions = Family::<AuthzLabels, Counter>::default();
+        registry.register(
+            "authz_decisions",
+            "Permission decisions, by effect",
+            authz_decisions.clone(),
+        );
         let upstream_seconds =
             Family::<UpstreamLabels, Histogram, fn() -> Histogram>::new_with_constructor(
                 latency_histogram,
@@ -87,12 +155,63 @@ impl Metrics {
             "Time from request head to answer",
             request_seconds.clone(),
         );
+        let ledger_operations = Family::<LedgerLabels, Counter>::default();
+        registry.register(
+            "ledger_operations",
+            "Budget ledger operations, by operation and outcome",
+            ledger_operations.clone(),
+        );
+        let ledger_alarms = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "ledger_alarms",
+            "Budget alarm threshold crossings, by threshold kind",
+            ledger_alarms.clone(),
+        );
+        let ledger_alarm_deliveries = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "ledger_alarm_deliveries",
+            "Budget alarm webhook deliveries, by outcome",
+            ledger_alarm_deliveries.clone(),
+        );
+        let ledger_reconciled = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "ledger_reconciled",
+            "Pending holds handled by the reconciler and the expiry sweeper, by outcome",
+            ledger_reconciled.clone(),
+        );
+        let pricing_calls = Family::<PricingCallLabels, Counter>::default();
+        registry.register(
+            "pricing_calls",
+            "Pricing-module calls, by module and outcome",
+            pricing_calls.clone(),
+        );
+        let pricing_failures = Family::<PricingFailureLabels, Counter>::default();
+        registry.register(
+            "pricing_failures",
+            "Pricing-module failures, by module and kind",
+            pricing_failures.clone(),
+        );
+        // 1 µs .. ~0.5 s in 20 doubling steps: a price call takes microseconds.
+        let pricing_seconds = Histogram::new(exponential_buckets(0.000_001, 2.0, 20));
+        registry.register(
+            "pricing_call_duration_seconds",
+            "Time of a priced request's module work",
+            pricing_seconds.clone(),
+        );
         Arc::new(Self {
             registry,
             requests,
             refusals,
+            authz_decisions,
             upstream_seconds,
             request_seconds,
+            pricing_calls,
+            pricing_failures,
+            pricing_seconds,
+            ledger_operations,
+            ledger_alarms,
+            ledger_alarm_deliveries,
+            ledger_reconciled,
         })
     }
 

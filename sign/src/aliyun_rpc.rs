@@ -9,7 +9,7 @@
 
 use base64::Engine as _;
 
-use crate::encode::{join_pairs, percent_encode};
+use crate::encode::{is_unreserved, percent_encode, percent_encode_into};
 
 /// The only `SignatureMethod` this scheme defines.
 pub const SIGNATURE_METHOD: &str = "HMAC-SHA1";
@@ -29,19 +29,42 @@ pub const SIGNATURE_PARAMS: [&str; 7] = [
 /// The canonicalized query string: every parameter except `Signature`, sorted
 /// by encoded name (byte order), each side RFC 3986-encoded.
 pub fn canonicalized_query<K: AsRef<str>, V: AsRef<str>>(params: &[(K, V)]) -> String {
-    let mut pairs: Vec<(String, String)> = params
+    // Names are nearly always unreserved already: borrow those instead of
+    // allocating an encoded copy, and write everything into one buffer.
+    let mut pairs: Vec<(std::borrow::Cow<'_, str>, &str)> = params
         .iter()
         .filter(|(k, _)| k.as_ref() != "Signature")
-        .map(|(k, v)| (percent_encode(k.as_ref()), percent_encode(v.as_ref())))
+        .map(|(k, v)| {
+            let k = k.as_ref();
+            let name = if is_unreserved(k) {
+                std::borrow::Cow::Borrowed(k)
+            } else {
+                std::borrow::Cow::Owned(percent_encode(k))
+            };
+            (name, v.as_ref())
+        })
         .collect();
     // Stable sort on the name only: repeated names keep their order, as the SDKs do.
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
-    join_pairs(&pairs)
+    let mut out = String::with_capacity(pairs.iter().map(|(k, v)| k.len() + v.len() + 8).sum());
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        percent_encode_into(&mut out, v);
+    }
+    out
 }
 
 /// `METHOD&%2F&pct(canonicalized)`.
 pub fn string_to_sign(method: &str, canonicalized: &str) -> String {
-    format!("{method}&%2F&{}", percent_encode(canonicalized))
+    let mut out = String::with_capacity(method.len() + 5 + canonicalized.len() * 5 / 4);
+    out.push_str(method);
+    out.push_str("&%2F&");
+    percent_encode_into(&mut out, canonicalized);
+    out
 }
 
 /// `base64(HMAC-SHA1(secret + "&", string_to_sign))`.

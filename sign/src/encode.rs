@@ -5,21 +5,62 @@
 //! documented fix-ups for free: space is `%20` (never `+`), `*` is `%2A`, `~`
 //! is kept, `"` is `%22`.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+/// `true` for the RFC 3986 unreserved bytes, which are never encoded.
+const UNRESERVED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.' || c == b'~';
+        b += 1;
+    }
+    t
+};
 
-/// Everything but the RFC 3986 unreserved characters.
-const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
-/// Same as [`RFC3986`] but keeps `/`, for path encoding.
-const RFC3986_PATH: &AsciiSet = &RFC3986.remove(b'/');
+/// Appends the encoded form of `s` to `out`, keeping `/` when `keep_slash`.
+///
+/// Table-driven with a fast path for the common case (names and values that
+/// need no escaping are copied in one go): signing runs twice per proxied
+/// call, and this was its hottest part.
+fn encode_into(out: &mut String, s: &str, keep_slash: bool) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if UNRESERVED[usize::from(b)] || (keep_slash && b == b'/') {
+            continue;
+        }
+        // A non-empty unescaped run holds only ASCII, so it starts and ends
+        // on char boundaries; an empty one may not (inside a UTF-8 sequence).
+        if start < i {
+            out.push_str(&s[start..i]);
+        }
+        out.push('%');
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        start = i + 1;
+    }
+    if start < bytes.len() {
+        out.push_str(&s[start..]);
+    }
+}
+
+/// Appends the RFC 3986 encoding of `s` to `out` (no allocation of its own).
+pub fn percent_encode_into(out: &mut String, s: &str) {
+    encode_into(out, s, false);
+}
+
+/// Whether `s` is already in its encoded form (only unreserved bytes).
+pub fn is_unreserved(s: &str) -> bool {
+    s.bytes().all(|b| UNRESERVED[usize::from(b)])
+}
 
 /// Percent-encodes a name or a value (RFC 3986 unreserved kept).
 pub fn percent_encode(s: &str) -> String {
-    utf8_percent_encode(s, RFC3986).to_string()
+    let mut out = String::with_capacity(s.len() + s.len() / 4);
+    encode_into(&mut out, s, false);
+    out
 }
 
 /// Percent-encodes a decoded path, keeping `/` separators. An empty path is `/`.
@@ -27,7 +68,9 @@ pub fn encode_path(path: &str) -> String {
     if path.is_empty() {
         return "/".to_owned();
     }
-    utf8_percent_encode(path, RFC3986_PATH).to_string()
+    let mut out = String::with_capacity(path.len() + 8);
+    encode_into(&mut out, path, true);
+    out
 }
 
 /// Decodes `%XX` escapes (not `+`): the inverse of [`percent_encode`] for paths.

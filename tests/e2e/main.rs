@@ -5,6 +5,9 @@
 mod support;
 
 mod alibaba;
+mod budget;
 mod ops;
+mod permissions;
+mod pricing;
 mod refusals;
 mod sdk_python;

@@ -90,7 +90,10 @@ async fn official_python_sdks_work_through_the_gateway() {
         assert_eq!(l["success"], true, "{l}");
     }
     let seen = stack.recorded().await;
-    assert_eq!(seen.len(), 6, "{seen:?}");
+    // Before each purchase the gateway prices it to hold the amount against
+    // the budget: DescribePricingModule (once, then cached) and
+    // GetSubscriptionPrice (per purchase), signed with the partner's key.
+    assert_eq!(seen.len(), 6 + 1 + 3, "{seen:?}");
     assert!(
         seen.iter()
             .all(|r| r.access_key_id == PARTNER_AK && r.owner_id.as_deref() == Some(ACME_UID))
@@ -100,4 +103,48 @@ async fn official_python_sdks_work_through_the_gateway() {
         .filter(|r| r.action == "CreateInstance")
         .collect();
     assert_eq!(buys.len(), 3);
+}
+
+/// With a pricing module, every official SDK parses the partner's price
+/// from the rewritten answer (the provider's own fields and JSON types).
+#[tokio::test]
+async fn official_python_sdks_see_partner_prices() {
+    if std::env::var_os("TOLLGATE_SKIP_PYTHON_SDK").is_some() {
+        eprintln!("skipped: TOLLGATE_SKIP_PYTHON_SDK is set");
+        return;
+    }
+    let python = tokio::task::spawn_blocking(sdk_python).await.expect("venv");
+    let wasm = policies().join("pricing/reference.wasm");
+    assert!(
+        wasm.exists(),
+        "{}: run scripts/build-guests",
+        wasm.display()
+    );
+    let stack = Stack::start_priced(&wasm, &policies().join("pricing/reference.toml"));
+    let out = Command::new(python)
+        .arg(repo().join("tests/sdk/aliyun_sdk_check.py"))
+        .env("TOLLGATE_ENDPOINT", stack.gateway.addr.to_string())
+        .env("TOLLGATE_AK", ACME_AK)
+        .env("TOLLGATE_SECRET", secret("acme.secret"))
+        // acme's contract price for the 500 GB package plus the partner's
+        // support plan (policies/pricing/reference.toml); official: 91.8.
+        .env("TOLLGATE_EXPECT_TRADE_PRICE", "123.36")
+        .output()
+        .expect("run the SDK script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "SDK calls failed:\n{stdout}\n{stderr}\ngateway log:\n{}",
+        stack.gateway.logs()
+    );
+    let prices: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["action"] == "GetSubscriptionPrice")
+        .collect();
+    assert_eq!(prices.len(), 3, "{stdout}");
+    for p in &prices {
+        assert_eq!(p["trade_price"], "123.36", "{p}");
+    }
 }

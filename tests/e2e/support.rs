@@ -40,6 +40,7 @@ pub fn all_secrets() -> Vec<String> {
     [
         "acme.secret",
         "globex.secret",
+        "initech.secret",
         "shopfront.secret",
         "partner-aliyun.secret",
     ]
@@ -159,6 +160,38 @@ impl Stack {
 
     /// `extra`: TOML appended to each `[[upstream]]` (e.g. `timeout_ms = 500`).
     pub fn start_with(upstream_extra: &str) -> Self {
+        Self::start_full(upstream_extra, "")
+    }
+
+    /// The stack with partner pricing: `module` (a `.wasm` component) and
+    /// `config` become the gateway's `[pricing]` section.
+    pub fn start_priced(module: &Path, config: &Path) -> Self {
+        Self::start_full(
+            "",
+            &format!(
+                "[pricing]\nmodule = \"{}\"\nconfig = \"{}\"\n",
+                module.display(),
+                config.display()
+            ),
+        )
+    }
+
+    /// Stops the gateway and starts it again on the same config file (the
+    /// files it names are read afresh).
+    pub fn restart_gateway(&mut self) {
+        let path = self._config_dir.path().join("tollgate.toml");
+        // The old process goes first: it holds the ledger's database.
+        let _ = self.gateway.child.kill();
+        let _ = self.gateway.child.wait();
+        let gateway = Proc::start(&["serve", "--config", path.to_str().expect("utf8")]);
+        self.admin = gateway
+            .ready_addr("admin")
+            .expect("the admin listener announced itself");
+        self.gateway = gateway;
+    }
+
+    /// `sections`: TOML appended at the end of the gateway config.
+    fn start_full(upstream_extra: &str, sections: &str) -> Self {
         let p = policies();
         let sim = Proc::start(&[
             "sim",
@@ -183,6 +216,9 @@ host_id = "tollgate.test"
 [partner.aliyun]
 access_key_id = "{PARTNER_AK}"
 secret_file = "{partner_secret}"
+[authz]
+catalog_dir = "{catalog}"
+permissions_dir = "{permissions}"
 [[upstream]]
 product = "bssopenapi"
 version = "2017-12-14"
@@ -194,9 +230,22 @@ version = "2014-05-26"
 url = "http://{sim}"
 signature = "v3"
 {upstream_extra}
+[ledger]
+reconcile_interval_ms = 500
+[[ledger.budget]]
+customer = "acme"
+limit = "100000.00"
+currency = "CNY"
+[[ledger.budget]]
+customer = "globex"
+limit = "100000.00"
+currency = "CNY"
+{sections}
 "#,
             customers = p.join("customers.toml").display(),
             partner_secret = p.join("secrets/partner-aliyun.secret").display(),
+            catalog = p.join("catalog").display(),
+            permissions = p.join("permissions").display(),
             sim = sim.addr,
         );
         let path = dir.path().join("tollgate.toml");

@@ -5,7 +5,10 @@ Runs GetSubscriptionPrice and CreateInstance as a customer through:
   * alibabacloud-tea-openapi (the generated-SDK core) with its default
     ACS3-HMAC-SHA256 signature, and again with signature_algorithm='v2'.
 
-Environment: TOLLGATE_ENDPOINT (host:port), TOLLGATE_AK, TOLLGATE_SECRET.
+Environment: TOLLGATE_ENDPOINT (host:port), TOLLGATE_AK, TOLLGATE_SECRET;
+optional TOLLGATE_EXPECT_TRADE_PRICE: the TradePrice every GetSubscriptionPrice
+must show (the partner price, when the gateway runs a pricing module),
+compared as an exact decimal of the number the SDK parsed.
 Prints one JSON line per call; exits non-zero if any call fails.
 The secret is never printed.
 """
@@ -14,8 +17,10 @@ import json
 import os
 import sys
 import uuid
+from decimal import Decimal
 
 ENDPOINT = os.environ["TOLLGATE_ENDPOINT"]
+EXPECT_TRADE_PRICE = os.environ.get("TOLLGATE_EXPECT_TRADE_PRICE")
 AK = os.environ["TOLLGATE_AK"]
 SECRET = os.environ["TOLLGATE_SECRET"]
 VERSION = "2017-12-14"
@@ -125,6 +130,16 @@ def main():
             msg = str(e).replace(SECRET, "***")
             results.append({"error": type(e).__name__, "message": msg[:500]})
     for r in results:
+        if (
+            EXPECT_TRADE_PRICE
+            and r.get("action") == "GetSubscriptionPrice"
+            and r.get("success")
+        ):
+            # The SDKs parse JSON numbers as floats; str() of the float gives
+            # back the shortest text, which must be the partner's exact price.
+            r["expected_trade_price"] = EXPECT_TRADE_PRICE
+            if Decimal(r["trade_price"]) != Decimal(EXPECT_TRADE_PRICE):
+                r["success"] = False
         print(json.dumps(r))
         if not r.get("success"):
             failed = True

@@ -11,6 +11,9 @@
 //! Routes are matched in [`AdminApi::route`], one arm per endpoint, each
 //! delegating to a handler in a sibling module.
 
+pub mod budget;
+mod policy;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -203,6 +206,33 @@ impl AdminApi {
         let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
         match (&req.method, segs.as_slice()) {
             (&Method::GET, ["v1", "status"]) => Ok((StatusCode::OK, self.status())),
+            (&Method::GET, ["v1", "policy", "explain"]) => policy::explain(&self.gateway, req),
+            (&Method::GET, ["v1", "budgets"]) => budget::list(self.gateway.ledger()).await,
+            (&Method::POST, ["v1", "budgets", c]) => {
+                budget::create(self.gateway.ledger(), c, req).await
+            }
+            (&Method::GET, ["v1", "budgets", c]) => budget::get(self.gateway.ledger(), c).await,
+            (&Method::PUT, ["v1", "budgets", c, "quota"]) => {
+                budget::set_quota(self.gateway.ledger(), c, req).await
+            }
+            (&Method::POST, ["v1", "budgets", c, "consumption"]) => {
+                budget::change_consumption(self.gateway.ledger(), c, req).await
+            }
+            (&Method::PUT, ["v1", "budgets", c, "status"]) => {
+                budget::set_status(self.gateway.ledger(), c, req).await
+            }
+            (&Method::PUT, ["v1", "budgets", c, "alarm-thresholds"]) => {
+                budget::set_thresholds(self.gateway.ledger(), c, req).await
+            }
+            (&Method::GET, ["v1", "budgets", c, "holds"]) => {
+                budget::holds(self.gateway.ledger(), c, req).await
+            }
+            (&Method::GET, ["v1", "budgets", c, "entries"]) => {
+                budget::entries(self.gateway.ledger(), c, req).await
+            }
+            (&Method::GET, ["v1", "budgets", c, "verify"]) => {
+                budget::verify(self.gateway.ledger(), c).await
+            }
             _ => Err(AdminError::not_found(format!(
                 "no admin endpoint {} /{}",
                 req.method,

@@ -52,7 +52,8 @@ pub struct AliyunCall {
     pub query: Vec<(String, String)>,
     /// Decoded form-body parameters, in wire order (empty unless the body is a form).
     pub form: Vec<(String, String)>,
-    /// Headers as `(lower-case name, value)`, for V3 canonicalisation.
+    /// Headers as `(lower-case name, value)`, for V3 canonicalisation
+    /// (empty for RPC calls, whose signature does not cover headers).
     pub headers: Vec<(String, String)>,
     /// The raw body.
     pub body: Bytes,
@@ -108,15 +109,16 @@ impl AliyunCall {
         } else {
             Vec::new()
         };
-        let headers: Vec<(String, String)> = parts
-            .headers
-            .iter()
-            .filter_map(|(n, v)| {
-                v.to_str()
-                    .ok()
-                    .map(|v| (n.as_str().to_owned(), v.to_owned()))
-            })
-            .collect();
+        // Only a V3 signature covers headers; RPC calls skip the copy.
+        let headers: Vec<(String, String)> = if parts.headers.contains_key(http::header::AUTHORIZATION) {
+            parts
+                .headers
+                .iter()
+                .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str().to_owned(), v.to_owned())))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let host = header_str(&parts.headers, "host")
             .map(str::to_owned)
             .or_else(|| parts.uri.authority().map(|a| a.to_string()))

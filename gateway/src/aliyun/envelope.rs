@@ -12,9 +12,13 @@ use serde_json::{Map, Value, json};
 use crate::Body;
 use crate::error::Error;
 
-/// The JSON error body for `err`.
+/// The JSON error body for `err`. A permission refusal also carries
+/// `AccessDeniedDetail`, as Alibaba's RAM denials do (SDKs read it as an
+/// object): `AuthAction`, `NoPermissionType` (`ImplicitDeny` /
+/// `ExplicitDeny`), `PolicyType`, `AuthPrincipalType`,
+/// `AuthPrincipalOwnerId`, `AuthPrincipalDisplayName`.
 pub fn error_body(err: &Error, request_id: &str, host_id: &str) -> Value {
-    json!({
+    let mut body = json!({
         "RequestId": request_id,
         "HostId": host_id,
         "Code": err.code,
@@ -23,7 +27,21 @@ pub fn error_body(err: &Error, request_id: &str, host_id: &str) -> Value {
             "https://api.aliyun.com/troubleshoot?q={}&product=BssOpenApi&requestId={request_id}",
             err.code
         ),
-    })
+    });
+    if let (Some(d), Value::Object(map)) = (&err.denied, &mut body) {
+        map.insert(
+            "AccessDeniedDetail".into(),
+            json!({
+                "AuthAction": d.action,
+                "NoPermissionType": if d.explicit { "ExplicitDeny" } else { "ImplicitDeny" },
+                "PolicyType": "AccountLevelIdentityBasedPolicy",
+                "AuthPrincipalType": "SubUser",
+                "AuthPrincipalOwnerId": d.principal_uid,
+                "AuthPrincipalDisplayName": d.principal_name,
+            }),
+        );
+    }
+    body
 }
 
 /// The complete error answer for `err`.
@@ -146,6 +164,35 @@ mod tests {
                 .as_str()
                 .unwrap_or_default()
                 .contains("MissingOwnerId")
+        );
+    }
+
+    #[test]
+    fn a_permission_refusal_carries_the_access_denied_detail() {
+        let err = Error::customer(
+            StatusCode::FORBIDDEN,
+            "Forbidden.RAM",
+            "You are not authorized to do this action.",
+            "permission",
+        )
+        .with_denied(crate::error::AccessDenied {
+            action: "bssapi:QueryOrders".into(),
+            explicit: false,
+            principal_uid: "2000000000000003".into(),
+            principal_name: "initech".into(),
+        });
+        let v = error_body(&err, "REQ-2", "tollgate");
+        assert_eq!(v["Code"], "Forbidden.RAM");
+        let d = &v["AccessDeniedDetail"];
+        assert_eq!(d["AuthAction"], "bssapi:QueryOrders");
+        assert_eq!(d["NoPermissionType"], "ImplicitDeny");
+        assert_eq!(d["AuthPrincipalOwnerId"], "2000000000000003");
+        assert_eq!(d["AuthPrincipalDisplayName"], "initech");
+        // Other errors do not carry it.
+        assert!(
+            error_body(&Error::missing("X"), "R", "h")
+                .get("AccessDeniedDetail")
+                .is_none()
         );
     }
 

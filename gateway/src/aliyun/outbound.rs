@@ -52,19 +52,18 @@ impl Freshness {
     }
 }
 
-fn encode_pairs(pairs: &[(String, String)]) -> String {
-    // Encoded the RFC 3986 way (space as %20), which every server decodes.
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                tollgate_sign::encode::percent_encode(k),
-                tollgate_sign::encode::percent_encode(v)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
+/// `k=v&...`, each side RFC 3986-encoded (space as %20, which every server decodes).
+fn encode_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
+    let mut out = String::new();
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        tollgate_sign::encode::percent_encode_into(&mut out, k.as_ref());
+        out.push('=');
+        tollgate_sign::encode::percent_encode_into(&mut out, v.as_ref());
+    }
+    out
 }
 
 impl OutboundCall {
@@ -85,9 +84,8 @@ impl OutboundCall {
         if has_body {
             builder = builder.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         }
-        let query = match scheme {
+        let uri_query = match scheme {
             OutboundScheme::Rpc => {
-                let mut query = self.query.clone();
                 let common = [
                     ("Action", self.action.as_str()),
                     ("Version", self.version.as_str()),
@@ -97,23 +95,30 @@ impl OutboundCall {
                     ("SignatureNonce", fresh.nonce.as_str()),
                     ("Timestamp", fresh.timestamp.as_str()),
                 ];
-                for (k, v) in common {
-                    query.retain(|(qk, _)| qk != k);
-                    query.push((k.to_owned(), v.to_owned()));
-                }
-                if !query.iter().any(|(k, _)| k == "Format")
-                    && !self.form.iter().any(|(k, _)| k == "Format")
-                {
-                    query.push(("Format".to_owned(), "JSON".to_owned()));
-                }
-                let all: Vec<(&str, &str)> = query
+                // One pass: business parameters minus any stale copy of the
+                // common ones, then the fresh common ones.
+                let mut query: Vec<(&str, &str)> = self
+                    .query
                     .iter()
-                    .chain(self.form.iter())
                     .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .filter(|(k, _)| !common.iter().any(|(c, _)| c == k))
                     .collect();
-                let (_, signature) = aliyun_rpc::sign(self.method.as_str(), &all, key.secret);
-                query.push(("Signature".to_owned(), signature));
-                query
+                query.extend(common);
+                if !query.iter().any(|(k, _)| *k == "Format") && !self.form.iter().any(|(k, _)| k == "Format") {
+                    query.push(("Format", "JSON"));
+                }
+                let signed_query = query.len();
+                query.extend(self.form.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                let canonical = aliyun_rpc::canonicalized_query(&query);
+                let signature =
+                    aliyun_rpc::signature(key.secret, &aliyun_rpc::string_to_sign(self.method.as_str(), &canonical));
+                // Without a form body the canonical string is exactly the
+                // encoded query the URI needs; with one, the query carries
+                // only its own parameters.
+                let mut uri_query = if has_body { encode_pairs(&query[..signed_query]) } else { canonical };
+                uri_query.push_str("&Signature=");
+                tollgate_sign::encode::percent_encode_into(&mut uri_query, &signature);
+                uri_query
             }
             OutboundScheme::V3 => {
                 let query: Vec<(String, String)> = self
@@ -156,10 +161,10 @@ impl OutboundCall {
                         &signed.signature,
                     ),
                 );
-                query
+                encode_pairs(&query)
             }
         };
-        let uri = format!("http://{authority}/?{}", encode_pairs(&query));
+        let uri = format!("http://{authority}/?{uri_query}");
         builder
             .uri(uri)
             .body(Body::new(Bytes::from(form_body)))

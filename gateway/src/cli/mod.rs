@@ -1,6 +1,9 @@
 //! The `tollgate` command line.
 
+pub mod budget;
 pub mod demo;
+pub mod policy;
+pub mod pricing;
 pub mod sign;
 
 use std::net::SocketAddr;
@@ -51,4 +54,11 @@ pub enum Command {
     /// Start the simulated cloud and the gateway on the example policies and
     /// run a short scripted session.
     Demo(demo::DemoArgs),
+    /// Permission policies: `check` the files, `explain` a decision.
+    Policy(policy::PolicyArgs),
+    /// Budgets over the admin API: show, create, set quota, change
+    /// consumption, set status, alarm thresholds, holds, entries, verify.
+    Budget(budget::BudgetArgs),
+    /// Pricing modules: `test` one order, `check` the self-check and golden tests.
+    Pricing(pricing::PricingArgs),
 }

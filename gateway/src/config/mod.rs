@@ -31,6 +31,18 @@ pub struct ServeConfig {
     pub upstreams: Vec<UpstreamConfig>,
     /// The customers file (customers and the keys the partner issued them).
     pub customers_file: PathBuf,
+    /// Permission checks: catalog and policy folders. Absent: checks off.
+    #[serde(default)]
+    pub authz: Option<crate::authz::AuthzConfig>,
+    /// The budget ledger. Absent: SQLite `tollgate-ledger.sqlite` next to
+    /// the config and no budgets, so purchases are refused until budgets
+    /// are granted (a reseller never pays for what nobody granted).
+    #[serde(default)]
+    pub ledger: crate::ledger::LedgerConfig,
+    /// Partner pricing: the Wasm module and its configuration. Absent:
+    /// official prices pass through unchanged.
+    #[serde(default)]
+    pub pricing: Option<crate::pricing::PricingConfig>,
     /// The operators' admin API (its own listener). Absent: no admin API.
     #[serde(default)]
     pub admin: Option<crate::admin::AdminConfig>,
@@ -160,6 +172,7 @@ impl ServeConfig {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        self.ledger.validate()?;
         if self.upstreams.is_empty() {
             anyhow::bail!("no [[upstream]] configured: the gateway would have nowhere to forward");
         }

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! read body (size cap) -> parse (aliyun::AliyunCall) -> authenticate (auth)
-//!   -> classify (upstream::Routes) -> re-sign (resign) -> forward (upstream)
-//!   -> respond
+//!   -> authorize (authz) -> classify (upstream::Routes) -> re-sign (resign)
+//!   -> forward (upstream) -> respond
 //! ```
 //! Every refusal leaves through [`Gateway::refuse`], the single place where
 //! an [`Error`] is logged, counted and rendered (by `aliyun::envelope`).
@@ -23,12 +23,14 @@ use crate::Body;
 use crate::aliyun::outbound::{Freshness, SigningKey};
 use crate::aliyun::{self, AliyunCall, envelope};
 use crate::auth::{Authenticated, Authenticator, KeyTable};
-use crate::catalog;
+use crate::authz::Authz;
 use crate::config::{CustomersFile, ServeConfig};
 use crate::error::Error;
 use crate::metrics::{Metrics, RefusalLabels, RequestLabels, UpstreamLabels};
 use crate::secret::{ExposeSecret as _, SecretString};
 use crate::upstream::{Forwarder, Routes};
+
+mod pricing;
 
 /// The header that carries Tollgate's request id on every answer.
 pub const REQUEST_ID_HEADER: &str = "x-tollgate-request-id";
@@ -42,10 +44,19 @@ pub enum Phase {
     Parse,
     /// Signature, window, nonce, owner.
     Authenticate,
+    /// Permission codes against the customer's policies.
+    Authorize,
+    /// Partner pricing: purchases priced and admitted before forwarding,
+    /// price answers rewritten after.
+    Price,
     /// Choosing the upstream.
     Classify,
+    /// Purchases: holding the amount against the customer's budget.
+    Reserve,
     /// Forwarding to the provider.
     Forward,
+    /// Purchases: committing or releasing the hold after forwarding.
+    Settle,
     /// Answering.
     Respond,
 }
@@ -57,8 +68,12 @@ impl Phase {
             Self::Read => "read",
             Self::Parse => "parse",
             Self::Authenticate => "authenticate",
+            Self::Authorize => "authorize",
+            Self::Price => "price",
             Self::Classify => "classify",
+            Self::Reserve => "reserve",
             Self::Forward => "forward",
+            Self::Settle => "settle",
             Self::Respond => "respond",
         }
     }
@@ -83,6 +98,10 @@ pub struct RequestCtx {
     pub who: Option<Authenticated>,
     /// Peer address.
     pub peer: SocketAddr,
+    /// The partner quote, once priced: for a purchase, what the customer is
+    /// charged (`quote.total`, bundles included), set before the budget
+    /// phase; for a price query, what the answer shows.
+    pub quote: Option<crate::pricing::Quote>,
 }
 
 /// The partner's Alibaba credentials.
@@ -100,10 +119,14 @@ pub struct Gateway {
     routes: Routes,
     partner: PartnerKey,
     auth: Authenticator,
+    authz: Arc<Authz>,
     forwarder: Forwarder,
+    ledger: Arc<crate::ledger::Ledger>,
     metrics: Arc<Metrics>,
     max_body: usize,
     host_id: String,
+    /// The partner's pricing module (`[pricing]`); `None`: official prices.
+    pricing: Option<Arc<crate::pricing::LoadedModule>>,
 }
 
 impl Gateway {
@@ -118,12 +141,22 @@ impl Gateway {
             .load(&cfg.base_dir, "partner aliyun")
             .context("loading the partner's Alibaba secret")?;
         let routes = Routes::from_config(&cfg.upstreams)?;
+        let pricing = match &cfg.pricing {
+            Some(p) => Some(Arc::new(
+                crate::pricing::PricingEngine::new()?
+                    .load_config(p, &cfg.base_dir)
+                    .context("loading the pricing module")?,
+            )),
+            None => None,
+        };
+        let authz = Arc::new(Authz::from_config(cfg, &customers)?);
         let connect = cfg
             .upstreams
             .iter()
             .map(|u| u.connect_timeout_ms)
             .max()
             .unwrap_or(2_000);
+        let metrics = Metrics::new();
         Ok(Self {
             keys,
             routes,
@@ -135,19 +168,67 @@ impl Gateway {
                 Duration::from_secs(cfg.server.timestamp_window_secs),
                 cfg.server.nonce_capacity,
             ),
+            authz,
             forwarder: Forwarder::new(
                 Duration::from_millis(connect),
                 cfg.server.max_upstream_body_bytes,
             ),
-            metrics: Metrics::new(),
+            ledger: Arc::new(crate::ledger::Ledger::open(
+                &cfg.ledger,
+                &cfg.base_dir,
+                customers
+                    .customers
+                    .iter()
+                    .map(|c| (c.id.clone(), c.aliyun_uid.clone())),
+                metrics.clone(),
+            )?),
+            metrics,
             max_body: cfg.server.max_body_bytes,
             host_id: cfg.server.host_id.clone(),
+            pricing,
         })
     }
 
     /// The metrics registry.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The budget ledger.
+    pub fn ledger(&self) -> &Arc<crate::ledger::Ledger> {
+        &self.ledger
+    }
+
+    /// One pass of the ledger's background work: the reconciler (asks the
+    /// provider with the partner's key) and the alarm deliveries.
+    pub async fn ledger_pass(&self) {
+        let bss = self
+            .routes
+            .route(crate::sim::BSS_VERSION, "business.aliyuncs.com");
+        if let Some(bss) = bss {
+            let access = crate::ledger::reconcile::ProviderAccess {
+                forwarder: &self.forwarder,
+                key: SigningKey {
+                    access_key_id: &self.partner.access_key_id,
+                    secret: self.partner.secret.expose_secret(),
+                },
+                bss,
+            };
+            if let Err(e) = self.ledger.reconcile_once(&access).await {
+                tracing::error!(error = %e, "ledger reconciler pass failed");
+            }
+        } else if let Err(e) = self.ledger.expire_once().await {
+            // No BSS upstream to ask: pending holds can only expire.
+            tracing::error!(error = %e, "ledger expiry pass failed");
+        }
+        if let Err(e) = self.ledger.deliver_alarms_once().await {
+            tracing::error!(error = %e, "ledger alarm delivery pass failed");
+        }
+    }
+
+    /// The permission layer (catalog, policies), e.g. for `policy explain`.
+    pub fn authz(&self) -> &Arc<Authz> {
+        &self.authz
     }
 
     /// How many keys are issued (for the startup log).
@@ -176,6 +257,7 @@ impl Gateway {
             key_id: None,
             who: None,
             peer,
+            quote: None,
         };
         let resp = match self.proxy(&mut ctx, req).await {
             Ok(resp) => resp,
@@ -207,6 +289,10 @@ impl Gateway {
             .authenticate(&call, &self.keys, time::OffsetDateTime::now_utc())?;
         ctx.who = Some(who.clone());
 
+        ctx.phase = Phase::Authorize;
+        self.authz
+            .check_aliyun(&call, &who, ctx.peer, &self.metrics, &ctx.request_id)?;
+
         ctx.phase = Phase::Classify;
         let upstream = self
             .routes
@@ -222,6 +308,34 @@ impl Gateway {
                     "no_route",
                 )
             })?;
+
+        ctx.phase = Phase::Reserve;
+        let kind = self.kind_of(&call);
+        self.ledger.gate(&call, &who, kind).await?;
+
+        let pricing = self.pricing_for(&call)?;
+        if let Some((module, crate::pricing::order::Flow::Purchase(purchase))) = &pricing {
+            ctx.phase = Phase::Price;
+            ctx.quote = Some(
+                self.price_purchase(module, *purchase, &call, &who, upstream)
+                    .await?,
+            );
+        }
+
+        ctx.phase = Phase::Reserve;
+        let hold = match self.reserve(ctx, &call, &who, kind, upstream).await? {
+            crate::ledger::Reservation::Pass => None,
+            crate::ledger::Reservation::Hold(ticket) => Some(ticket),
+            crate::ledger::Reservation::Replay { body, content_type } => {
+                // A retry of a committed purchase: its original answer (as
+                // the customer saw it), nothing forwarded or charged again.
+                self.count(ctx, "replayed");
+                let mut resp = Response::new(Body::new(body));
+                resp.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+                return Ok(resp);
+            }
+        };
 
         ctx.phase = Phase::Forward;
         let outbound = crate::resign::resign(
@@ -243,7 +357,39 @@ impl Gateway {
                 product: upstream.product.clone(),
             })
             .observe(sent.elapsed().as_secs_f64());
+        if let Some(ticket) = &hold {
+            if answer.is_ok() {
+                ctx.phase = Phase::Settle;
+            }
+            // A retry of this purchase is replayed what the customer is
+            // shown: the re-priced answer when a pricing module priced it.
+            let shown = match (&answer, &ctx.quote) {
+                (Ok(a), Some(quote)) => Some(
+                    pricing::reprice_purchase_answer(
+                        crate::upstream::Answer {
+                            status: a.status,
+                            content_type: a.content_type.clone(),
+                            body: a.body.clone(),
+                        },
+                        quote,
+                    )
+                    .body,
+                ),
+                _ => None,
+            };
+            self.ledger
+                .settle(ctx, ticket, &answer, shown.as_ref())
+                .await;
+        }
         let answer = answer?;
+        let answer = match (&pricing, &ctx.quote) {
+            (Some((module, crate::pricing::order::Flow::Query(api))), _) => {
+                ctx.phase = Phase::Price;
+                self.reprice_answer(ctx, module, *api, &call, &who, answer)?
+            }
+            (Some(_), Some(quote)) => pricing::reprice_purchase_answer(answer, quote),
+            _ => answer,
+        };
 
         ctx.phase = Phase::Respond;
         let outcome = if answer.status.is_success() {
@@ -269,7 +415,40 @@ impl Gateway {
         if let Some(ct) = answer.content_type {
             resp.headers_mut().insert(header::CONTENT_TYPE, ct);
         }
+        if let (Some((module, _)), Some(_)) = (&pricing, &ctx.quote) {
+            resp.headers_mut()
+                .insert(crate::pricing::MODULE_HEADER, module.header().clone());
+        }
         Ok(resp)
+    }
+
+    /// The catalog's kind of the call (purchase, budget, ...), if listed.
+    fn kind_of(&self, call: &AliyunCall) -> Option<crate::catalog::Kind> {
+        match self.authz.catalog().aliyun(&call.version, &call.action) {
+            crate::catalog::AliyunClass::Listed(entry) => Some(entry.kind),
+            _ => None,
+        }
+    }
+
+    /// The reserve phase: for purchases, hold the amount (see `ledger::purchase`).
+    async fn reserve(
+        &self,
+        ctx: &RequestCtx,
+        call: &AliyunCall,
+        who: &Authenticated,
+        kind: Option<crate::catalog::Kind>,
+        upstream: &crate::upstream::Upstream,
+    ) -> Result<crate::ledger::Reservation, Error> {
+        let src = crate::ledger::purchase::PriceSource {
+            forwarder: &self.forwarder,
+            key: SigningKey {
+                access_key_id: &self.partner.access_key_id,
+                secret: self.partner.secret.expose_secret(),
+            },
+            upstream,
+            owner_uid: &who.customer.aliyun_uid,
+        };
+        self.ledger.reserve(ctx, call, who, kind, src).await
     }
 
     /// The one exit for errors: log, count, render in the provider's format.
@@ -303,8 +482,8 @@ impl Gateway {
         let action = ctx
             .action
             .as_deref()
-            .and_then(catalog::aliyun_action)
-            .map_or("other", |(a, _)| a);
+            .and_then(|a| self.authz.catalog().aliyun_label(a))
+            .unwrap_or("other");
         self.metrics
             .requests
             .get_or_create(&RequestLabels {
@@ -366,6 +545,23 @@ fn with_request_id(mut resp: Response<Body>, id: &str) -> Response<Body> {
 pub async fn run(config_path: &Path, listen: Option<SocketAddr>) -> anyhow::Result<()> {
     let cfg = ServeConfig::load(config_path)?;
     let gateway = Arc::new(Gateway::from_config(&cfg)?);
+    // The ledger is migrated (and pending holds of a previous run found)
+    // before the first purchase can arrive; a database that cannot be
+    // opened stops the start-up instead of failing purchases later.
+    let schema = gateway
+        .ledger()
+        .ready()
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the budget ledger: {e}"))?;
+    tracing::info!(schema, "budget ledger ready");
+    let background = gateway.clone();
+    tokio::spawn(async move {
+        let every = background.ledger().settings().reconcile_interval;
+        loop {
+            background.ledger_pass().await;
+            tokio::time::sleep(every).await;
+        }
+    });
     let addr = listen.unwrap_or(cfg.server.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await

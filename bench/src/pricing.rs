@@ -1,0 +1,663 @@
+//! `tollgate-bench pricing`: what partner pricing costs.
+//!
+//! 1. **Per price call** (in process, one thread): `LoadedModule::quote` on
+//!    the reference module with the example policy — a fresh store and
+//!    instance, `price` + `bundle`, every output check — p50/p99, for a
+//!    one-line BSS quote and a three-line ECS quote.
+//! 2. **Price calls/s on all cores**: the same call on one thread per core.
+//! 3. **The same rule natively**: the reference module's own Rust code
+//!    (`tollgate-guest-pricing` as a library) on the same order, doing the
+//!    same work per call (parse the configuration, price, bundle); the
+//!    ratio is the cost of the sandbox (instantiation, copying values in and
+//!    out, host checks, compiled-wasm speed).
+//! 4. **The proxy with pricing on vs off**: `GetSubscriptionPrice` through
+//!    `tollgate serve` (release binary) to the simulated cloud, closed loop,
+//!    without and with `[pricing]`: req/s and p50/p99, and what pricing
+//!    costs in throughput.
+//!
+//! Targets (issue 3): ≤ 10 µs p50 per price call including instantiation;
+//! ≤ 3× native; pricing costs ≤ 5 % of proxy throughput.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use hdrhistogram::Histogram;
+use http::Method;
+use serde_json::json;
+use tollgate::aliyun::outbound::OutboundCall;
+use tollgate::pricing::{
+    ChargeType, CustomerInfo, Intent, LineItem, LoadedModule, Order, OrderKind, PeriodUnit,
+    PricingEngine, convert,
+};
+use tollgate_guest_pricing::bindings::tollgate::pricing::types as g;
+
+use crate::load::{self, Signer, Target};
+use crate::procs::{self, TempDir, Tollgate};
+
+const PARTNER_AK: &str = "TGPARTNERDEMOKEY01";
+const ACME_AK: &str = "TGACMEDEMOKEY0001";
+const BSS_VERSION: &str = "2017-12-14";
+
+const TARGET_P50_US: f64 = 10.0;
+const TARGET_RATIO: f64 = 3.0;
+const TARGET_COST_PCT: f64 = 5.0;
+
+/// Arguments of `tollgate-bench pricing`.
+#[derive(Debug, clap::Args)]
+pub struct PricingArgs {
+    /// The `tollgate` binary (a release build), for the proxy section.
+    #[arg(long, default_value = "target/release/tollgate")]
+    tollgate: PathBuf,
+    /// The example policy folder (pricing/, sim.toml, customers.toml, secrets/).
+    #[arg(long, default_value = "policies")]
+    policies: PathBuf,
+    /// Price calls timed for the latency figures.
+    #[arg(long, default_value_t = 100_000)]
+    calls: u64,
+    /// Seconds of the calls/s and of each proxy phase (default 5, 2 with --quick).
+    #[arg(long)]
+    duration: Option<u64>,
+    /// A short run.
+    #[arg(long)]
+    quick: bool,
+    /// Concurrent connections in the proxy section.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Skip the proxy section (in-process figures only).
+    #[arg(long)]
+    skip_proxy: bool,
+    /// Only run `--calls` price calls on one module (`reference`, `empty`:
+    /// the no-work fixture, `instantiate`: a fresh reference instance and
+    /// nothing else, or `native`) and exit: for `perf stat`/`perf record`.
+    #[arg(long, value_parser = ["reference", "empty", "instantiate", "native"])]
+    profile: Option<String>,
+}
+
+fn d(s: &str) -> rust_decimal::Decimal {
+    s.parse().unwrap_or_default()
+}
+
+fn acme() -> CustomerInfo {
+    CustomerInfo {
+        id: "acme".into(),
+        uid: "2000000000000001".into(),
+        group: "enterprise".into(),
+        tags: Vec::new(),
+    }
+}
+
+/// The one-line quote of `GetSubscriptionPrice` oss standard_500G × 12 months.
+fn bss_order() -> Order {
+    Order {
+        action: "GetSubscriptionPrice".into(),
+        intent: Intent::Quote,
+        kind: OrderKind::New,
+        customer: acme(),
+        currency: "CNY".into(),
+        lines: vec![LineItem {
+            id: "PackageCode".into(),
+            product: "oss".into(),
+            sku: "PackageCode".into(),
+            config: vec![("PackageCode".into(), "standard_500G".into())],
+            region: "cn-hangzhou".into(),
+            quantity: 1,
+            period_count: 12,
+            period_unit: PeriodUnit::Month,
+            charge_type: ChargeType::Subscription,
+            official: d("108"),
+            official_trade: d("91.8"),
+        }],
+    }
+}
+
+/// The three-line quote of ECS `DescribePrice` ecs.g6.large × 1 month.
+fn ecs_order() -> Order {
+    let line = |id: &str, config: Vec<(String, String)>, official: &str| LineItem {
+        id: id.into(),
+        product: "ecs".into(),
+        sku: id.into(),
+        config,
+        region: "cn-hangzhou".into(),
+        quantity: 1,
+        period_count: 1,
+        period_unit: PeriodUnit::Month,
+        charge_type: ChargeType::Subscription,
+        official: d(official),
+        official_trade: d(official),
+    };
+    Order {
+        action: "DescribePrice".into(),
+        intent: Intent::Quote,
+        kind: OrderKind::New,
+        customer: acme(),
+        currency: "CNY".into(),
+        lines: vec![
+            line(
+                "instanceType",
+                vec![("InstanceType".into(), "ecs.g6.large".into())],
+                "201",
+            ),
+            line("systemDisk", Vec::new(), "14"),
+            line("bandwidth", Vec::new(), "0"),
+        ],
+    }
+}
+
+/// The same order as the guest's own WIT types (for the native run).
+fn guest_order(o: &Order) -> g::Order {
+    let money = |a: rust_decimal::Decimal| g::Money {
+        amount: a.to_string(),
+        currency: o.currency.clone(),
+    };
+    g::Order {
+        action: o.action.clone(),
+        intent: g::Intent::Quote,
+        kind: g::OrderKind::New,
+        customer: g::Customer {
+            id: o.customer.id.clone(),
+            uid: o.customer.uid.clone(),
+            group: o.customer.group.clone(),
+            tags: o.customer.tags.clone(),
+        },
+        currency: o.currency.clone(),
+        lines: o
+            .lines
+            .iter()
+            .map(|l| g::LineItem {
+                id: l.id.clone(),
+                product: l.product.clone(),
+                sku: l.sku.clone(),
+                config: l
+                    .config
+                    .iter()
+                    .map(|(n, v)| g::Property {
+                        name: n.clone(),
+                        value: v.clone(),
+                    })
+                    .collect(),
+                region: l.region.clone(),
+                quantity: l.quantity,
+                period: g::Period {
+                    count: l.period_count,
+                    unit: g::PeriodUnit::Month,
+                },
+                charge_type: g::ChargeType::Subscription,
+                official: money(l.official),
+                official_trade: money(l.official_trade),
+            })
+            .collect(),
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 ns .. 60 s, 3 significant digits.
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
+}
+
+/// (p50, p99) in µs of `f` over `calls` calls, after a warm-up.
+fn latency(calls: u64, mut f: impl FnMut()) -> (f64, f64) {
+    for _ in 0..calls.min(2_000) {
+        f();
+    }
+    let mut h = histogram();
+    for _ in 0..calls {
+        let t = Instant::now();
+        f();
+        h.saturating_record(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
+    }
+    (
+        h.value_at_quantile(0.5) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+    )
+}
+
+/// Calls per second of `module.quote(order)` on `threads` threads.
+fn throughput(module: &Arc<LoadedModule>, order: &Order, threads: usize, dur: Duration) -> f64 {
+    let until = Instant::now() + dur;
+    let started = Instant::now();
+    let total: u64 = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let module = Arc::clone(module);
+                s.spawn(move || {
+                    let mut n = 0u64;
+                    while Instant::now() < until {
+                        if module.quote(order).is_ok() {
+                            n += 1;
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Runs the bench.
+pub async fn run(args: PricingArgs) -> anyhow::Result<ExitCode> {
+    let policies = args.policies.canonicalize().with_context(|| {
+        format!(
+            "the policy folder {} (run from the repository root or pass --policies)",
+            args.policies.display()
+        )
+    })?;
+    let dur = Duration::from_secs(args.duration.unwrap_or(if args.quick { 2 } else { 5 }));
+    let calls = if args.quick {
+        args.calls.min(20_000)
+    } else {
+        args.calls
+    };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let wasm = policies.join("pricing/reference.wasm");
+    let config_path = policies.join("pricing/reference.toml");
+    let engine = PricingEngine::new()?;
+    let module = Arc::new(
+        engine
+            .load_files(&wasm, Some(&config_path))
+            .with_context(|| format!("{} (build it: scripts/build-guests)", wasm.display()))?,
+    );
+    let config_text = convert::config_json(&config_path)?;
+    if let Some(which) = &args.profile {
+        let bss = bss_order();
+        let fixture =
+            policies.join("../target/wasm32-wasip2/release/tollgate_guest_misbehave.wasm");
+        let started = Instant::now();
+        match which.as_str() {
+            "empty" => {
+                let m = engine.load(&std::fs::read(&fixture)?, "ok".into(), "fixture")?;
+                for _ in 0..args.calls {
+                    let _ = std::hint::black_box(m.quote(&bss));
+                }
+            }
+            "instantiate" => {
+                for _ in 0..args.calls {
+                    let _ = std::hint::black_box(module.instantiate_only());
+                }
+            }
+            "native" => {
+                let g = guest_order(&bss);
+                for _ in 0..args.calls {
+                    let c = tollgate_guest_pricing::config::Config::parse(&config_text)
+                        .map_err(|e| anyhow::anyhow!(e))?;
+                    let q = tollgate_guest_pricing::engine::price(&c, &g);
+                    let _ = std::hint::black_box(q);
+                }
+            }
+            _ => {
+                for _ in 0..args.calls {
+                    let _ = std::hint::black_box(module.quote(&bss));
+                }
+            }
+        }
+        println!(
+            "{} calls of {which}: {:.2} µs per call (wall clock)",
+            args.calls,
+            started.elapsed().as_secs_f64() * 1e6 / args.calls as f64
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "pricing bench: module {} ({} KiB), {cores} cores, {calls} timed calls per figure",
+        module.label(),
+        std::fs::metadata(&wasm).map_or(0, |m| m.len() / 1024),
+    );
+
+    let bss = bss_order();
+    let ecs = ecs_order();
+    let check = module.quote(&bss).map_err(|e| anyhow::anyhow!("{e}"))?;
+    anyhow::ensure!(
+        check.quote.total == d("123.36"),
+        "unexpected total {}",
+        check.quote.total
+    );
+    let (wasm_p50, wasm_p99) = latency(calls, || {
+        let _ = std::hint::black_box(module.quote(std::hint::black_box(&bss)));
+    });
+    let (ecs_p50, ecs_p99) = latency(calls, || {
+        let _ = std::hint::black_box(module.quote(std::hint::black_box(&ecs)));
+    });
+    println!("\n1. price call incl. a fresh instance (price + bundle + host checks), 1 thread");
+    println!("   1-line BSS quote : p50 {wasm_p50:>7.2} µs   p99 {wasm_p99:>7.2} µs");
+    println!("   3-line ECS quote : p50 {ecs_p50:>7.2} µs   p99 {ecs_p99:>7.2} µs");
+
+    // Where the time goes: the same call on a module that does no work
+    // (the test fixture in `ok` mode: instantiation, canonical ABI, host
+    // checks), and on the small promotion module (a tiny configuration).
+    let fixture = policies.join("../target/wasm32-wasip2/release/tollgate_guest_misbehave.wasm");
+    if let Ok(bytes) = std::fs::read(&fixture) {
+        let empty = engine.load(&bytes, "ok".into(), "fixture")?;
+        let (p50, p99) = latency(calls, || {
+            let _ = std::hint::black_box(empty.quote(std::hint::black_box(&bss)));
+        });
+        println!(
+            "   a module doing no work (instantiate + ABI + checks): p50 {p50:>7.2} µs   p99 {p99:>7.2} µs"
+        );
+    }
+    if let Ok(promo) = engine.load_files(
+        &policies.join("pricing/promotion.wasm"),
+        Some(&policies.join("pricing/promotion.toml")),
+    ) {
+        let (p50, p99) = latency(calls, || {
+            let _ = std::hint::black_box(promo.quote(std::hint::black_box(&bss)));
+        });
+        println!(
+            "   the promotion module (3-line config):               p50 {p50:>7.2} µs   p99 {p99:>7.2} µs"
+        );
+    }
+
+    let per_sec_1 = throughput(&module, &bss, 1, dur);
+    let per_sec_all = throughput(&module, &bss, cores, dur);
+    println!(
+        "\n2. price calls/s (1-line quote): 1 thread {per_sec_1:>9.0}/s   {cores} threads {per_sec_all:>9.0}/s"
+    );
+
+    // The same rule natively, doing what one guest call does.
+    let gbss = guest_order(&bss);
+    let native = |text: &str, o: &g::Order| {
+        let c = tollgate_guest_pricing::config::Config::parse(text).expect("config");
+        let q = tollgate_guest_pricing::engine::price(&c, o).expect("price");
+        let b = tollgate_guest_pricing::engine::bundle(&c, o, &q).expect("bundle");
+        (q, b)
+    };
+    let (q, b) = native(&config_text, &gbss);
+    anyhow::ensure!(
+        q.lines[0].price.amount == "99.36" && b[0].price.amount == "24.00",
+        "the native rule disagrees with the module"
+    );
+    let (native_p50, native_p99) = latency(calls, || {
+        let _ = std::hint::black_box(native(&config_text, std::hint::black_box(&gbss)));
+    });
+    let parsed = tollgate_guest_pricing::config::Config::parse(&config_text)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let (rule_p50, _) = latency(calls, || {
+        let q = tollgate_guest_pricing::engine::price(&parsed, std::hint::black_box(&gbss));
+        let _ = std::hint::black_box(q);
+    });
+    let ratio = wasm_p50 / native_p50.max(0.001);
+    println!(
+        "\n3. the same rule natively (tollgate-guest-pricing as a Rust library), 1-line quote"
+    );
+    println!(
+        "   native, same work per call (parse config + price + bundle): p50 {native_p50:>7.2} µs   p99 {native_p99:>7.2} µs"
+    );
+    println!("   native price only, config parsed once: p50 {rule_p50:>7.3} µs");
+    println!("   wasm / native (same work): {ratio:.2}x");
+
+    let mut proxy = None;
+    if !args.skip_proxy {
+        proxy = Some(proxy_section(&args, &policies, dur).await?);
+    }
+
+    let mut ok = true;
+    let verdict = |pass: bool| if pass { "ok" } else { "MISSED" };
+    println!("\ntargets:");
+    let p50_ok = wasm_p50 <= TARGET_P50_US;
+    ok &= p50_ok;
+    println!(
+        "   p50 per price call ≤ {TARGET_P50_US} µs: {wasm_p50:.2} µs  {}",
+        verdict(p50_ok)
+    );
+    let ratio_ok = ratio <= TARGET_RATIO;
+    ok &= ratio_ok;
+    println!(
+        "   ≤ {TARGET_RATIO}x native: {ratio:.2}x  {}",
+        verdict(ratio_ok)
+    );
+    let mut out = json!({
+        "bench": "pricing",
+        "module": module.label(),
+        "cores": cores,
+        "call_p50_us": wasm_p50, "call_p99_us": wasm_p99,
+        "ecs_call_p50_us": ecs_p50, "ecs_call_p99_us": ecs_p99,
+        "calls_per_sec_1_thread": per_sec_1.round(),
+        "calls_per_sec_all_cores": per_sec_all.round(),
+        "native_p50_us": native_p50, "native_p99_us": native_p99,
+        "native_price_only_p50_us": rule_p50,
+        "ratio": ratio,
+    });
+    if let Some(p) = &proxy {
+        let cost_ok = p.cost_pct <= TARGET_COST_PCT;
+        ok &= cost_ok;
+        println!(
+            "   pricing costs ≤ {TARGET_COST_PCT} % of proxy throughput: {:.1} %  {}",
+            p.cost_pct,
+            verdict(cost_ok)
+        );
+        out["proxy_off_rps"] = json!(p.off_rps.round());
+        out["proxy_on_rps"] = json!(p.on_rps.round());
+        out["proxy_off_p50_us"] = json!(p.off_p50);
+        out["proxy_on_p50_us"] = json!(p.on_p50);
+        out["proxy_off_p99_us"] = json!(p.off_p99);
+        out["proxy_on_p99_us"] = json!(p.on_p99);
+        out["proxy_cost_pct"] = json!(p.cost_pct);
+    }
+    println!("{out}");
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+struct ProxyFigures {
+    off_rps: f64,
+    on_rps: f64,
+    off_p50: u64,
+    on_p50: u64,
+    off_p99: u64,
+    on_p99: u64,
+    cost_pct: f64,
+}
+
+fn toml_str(p: &Path) -> String {
+    format!("{:?}", p.display().to_string())
+}
+
+/// One gateway of the proxy section.
+struct Gw {
+    _proc: Tollgate,
+    target: Target,
+    signer: Signer,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// GetSubscriptionPrice through the gateway with pricing off and on: both
+/// gateways run side by side in front of one simulated cloud, and short
+/// phases alternate (off, on, off, on, ...), so drift in the machine's load
+/// hits both alike; the medians are reported.
+async fn proxy_section(
+    args: &PricingArgs,
+    policies: &Path,
+    dur: Duration,
+) -> anyhow::Result<ProxyFigures> {
+    const ROUNDS: usize = 3;
+    let tollgate = args.tollgate.canonicalize().with_context(|| {
+        format!(
+            "the tollgate binary {} (build it: cargo build --release -p tollgate)",
+            args.tollgate.display()
+        )
+    })?;
+    let acme_secret = std::fs::read_to_string(policies.join("secrets/acme.secret"))?
+        .trim()
+        .to_owned();
+    println!(
+        "\n4. proxy: GetSubscriptionPrice through the gateway to the sim, closed loop, {} connections; {ROUNDS} alternating rounds of {}s per scenario, medians",
+        args.connections,
+        dur.as_secs()
+    );
+    let dir = TempDir::new("pricing-proxy")?;
+    let sim = Tollgate::start(
+        &tollgate,
+        &[
+            "sim",
+            "--config",
+            &policies.join("sim.toml").display().to_string(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+        "sim",
+    )?;
+    let mut gateways = Vec::new();
+    for priced in [false, true] {
+        let name = if priced { "pricing-on" } else { "pricing-off" };
+        let pricing = if priced {
+            format!(
+                "[pricing]\nmodule = {}\nconfig = {}\n",
+                toml_str(&policies.join("pricing/reference.wasm")),
+                toml_str(&policies.join("pricing/reference.toml"))
+            )
+        } else {
+            String::new()
+        };
+        let config = format!(
+            r#"# Generated by tollgate-bench pricing.
+customers_file = {customers}
+[server]
+listen = "127.0.0.1:0"
+host_id = "tollgate.bench"
+nonce_capacity = 8000000
+[partner.aliyun]
+access_key_id = "{PARTNER_AK}"
+secret_file = {partner_secret}
+[[upstream]]
+product = "bssopenapi"
+version = "{BSS_VERSION}"
+url = "http://{sim}"
+signature = "rpc"
+{pricing}"#,
+            customers = toml_str(&policies.join("customers.toml")),
+            partner_secret = toml_str(&policies.join("secrets/partner-aliyun.secret")),
+            sim = sim.addr,
+        );
+        // Each gateway in its own folder: the budget ledger's database lives
+        // next to the config.
+        let own = dir.path().join(name);
+        std::fs::create_dir_all(&own)?;
+        let path = own.join("tollgate.toml");
+        std::fs::write(&path, config)?;
+        let proc = Tollgate::start(
+            &tollgate,
+            &["serve", "--config", &path.display().to_string()],
+            &own,
+            name,
+        )?;
+        let target = Target::new(proc.addr)?;
+        let signer = Signer {
+            call: OutboundCall {
+                // The load generator sends GET (parameters in the query).
+                method: Method::GET,
+                action: "GetSubscriptionPrice".into(),
+                version: BSS_VERSION.into(),
+                query: [
+                    ("ProductCode", "oss"),
+                    ("SubscriptionType", "Subscription"),
+                    ("OrderType", "NewOrder"),
+                    ("ServicePeriodQuantity", "12"),
+                    ("ServicePeriodUnit", "Month"),
+                    ("Quantity", "1"),
+                    ("Region", "cn-hangzhou"),
+                    ("ModuleList.1.ModuleCode", "PackageCode"),
+                    ("ModuleList.1.Config", "PackageCode:standard_500G"),
+                ]
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+                form: Vec::new(),
+            },
+            authority: proc.addr.to_string(),
+            access_key_id: ACME_AK.into(),
+            secret: acme_secret.clone(),
+        };
+        let (status, body) = load::probe(&target, &signer).await?;
+        let text = String::from_utf8_lossy(&body);
+        anyhow::ensure!(status.is_success(), "{name} probe failed: {status} {text}");
+        if priced {
+            anyhow::ensure!(
+                text.contains("123.36"),
+                "the answer is not the partner's: {text}"
+            );
+        } else {
+            anyhow::ensure!(text.contains("91.8"), "the answer is not official: {text}");
+        }
+        gateways.push(Gw {
+            _proc: proc,
+            target,
+            signer,
+        });
+    }
+    // [scenario] -> per round (req/s, p50, p99)
+    let mut runs: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(), Vec::new()];
+    let per_phase = usize::try_from(dur.as_secs().max(1) * 30_000 + 30_000).unwrap_or(100_000);
+    for round in 0..ROUNDS {
+        for (i, gw) in gateways.iter().enumerate() {
+            // Signed before connecting: idle connections would time out
+            // while a large pool is signed.
+            let pool = Arc::new(load::presign(&gw.signer, per_phase));
+            let conns = load::connect_all(gw.target.addr, args.connections).await?;
+            let warm_until = Instant::now() + Duration::from_millis(500);
+            let (conns, _) = load::closed_loop(conns, &gw.target, &pool, None, warm_until).await;
+            let ticks_before = procs::cpu_ticks(&[gw._proc.pid()]);
+            let started = Instant::now();
+            let (_conns, tally) =
+                load::closed_loop(conns, &gw.target, &pool, Some(started), started + dur).await;
+            let gw_ticks = procs::cpu_ticks(&[gw._proc.pid()]).saturating_sub(ticks_before);
+            // Gateway CPU per request (all its threads), from /proc.
+            let cpu_us = gw_ticks as f64 * 1e6
+                / procs::clock_ticks_per_sec().max(1) as f64
+                / (tally.ok + tally.errors).max(1) as f64;
+            let elapsed = tally
+                .last_done
+                .map_or(dur, |d| d.duration_since(started))
+                .as_secs_f64();
+            let rps = tally.ok as f64 / elapsed.max(0.001);
+            println!(
+                "   round {} pricing {:<3}: {rps:>8.0} req/s   p50 {:>5} µs   p99 {:>6} µs   gateway CPU {cpu_us:>4.0} µs/req   errors {}{}",
+                round + 1,
+                if i == 1 { "on" } else { "off" },
+                tally.percentile(0.5),
+                tally.percentile(0.99),
+                tally.errors,
+                if tally.exhausted {
+                    " (pool exhausted)"
+                } else {
+                    ""
+                },
+            );
+            for s in &tally.samples {
+                println!("      e.g. {s}");
+            }
+            runs[i].push((
+                rps,
+                tally.percentile(0.5) as f64,
+                tally.percentile(0.99) as f64,
+            ));
+        }
+    }
+    let med = |i: usize, f: fn(&(f64, f64, f64)) -> f64| median(runs[i].iter().map(f).collect());
+    let (off_rps, on_rps) = (med(0, |r| r.0), med(1, |r| r.0));
+    let cost_pct = (1.0 - on_rps / off_rps.max(1.0)) * 100.0;
+    println!(
+        "   medians: off {off_rps:.0} req/s (p50 {:.0} µs), on {on_rps:.0} req/s (p50 {:.0} µs): pricing costs {cost_pct:.1} % of the gateway's throughput on this call",
+        med(0, |r| r.1),
+        med(1, |r| r.1)
+    );
+    Ok(ProxyFigures {
+        off_rps,
+        on_rps,
+        off_p50: med(0, |r| r.1) as u64,
+        on_p50: med(1, |r| r.1) as u64,
+        off_p99: med(0, |r| r.2) as u64,
+        on_p99: med(1, |r| r.2) as u64,
+        cost_pct,
+    })
+}
