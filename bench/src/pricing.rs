@@ -440,7 +440,7 @@ pub async fn run(args: PricingArgs) -> anyhow::Result<ExitCode> {
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(3)
+        ExitCode::FAILURE
     })
 }
 
@@ -636,6 +636,27 @@ signature = "rpc"
             for s in &tally.samples {
                 println!("      e.g. {s}");
             }
+            if i == 1 && round + 1 == ROUNDS {
+                // The gateway's own histogram of the module work per priced
+                // request (instantiate, price, bundle, checks), under load.
+                if let Ok(text) = metrics_text(gw.target.addr).await {
+                    let get = |name: &str| {
+                        text.lines()
+                            .find(|l| l.starts_with(name))
+                            .and_then(|l| l.split_whitespace().nth(1))
+                            .and_then(|v| v.parse::<f64>().ok())
+                    };
+                    if let (Some(sum), Some(count)) = (
+                        get("tollgate_pricing_call_duration_seconds_sum"),
+                        get("tollgate_pricing_call_duration_seconds_count"),
+                    ) {
+                        println!(
+                            "      module work inside the busy gateway: {:.1} µs per priced request (mean of {count:.0}, its own histogram)",
+                            sum / count.max(1.0) * 1e6
+                        );
+                    }
+                }
+            }
             runs[i].push((
                 rps,
                 tally.percentile(0.5) as f64,
@@ -660,4 +681,17 @@ signature = "rpc"
         on_p99: med(1, |r| r.2) as u64,
         cost_pct,
     })
+}
+
+/// `GET /metrics` of a gateway.
+async fn metrics_text(addr: std::net::SocketAddr) -> anyhow::Result<String> {
+    use http_body_util::BodyExt as _;
+    let mut conn = load::connect(addr).await?;
+    let req = http::Request::builder()
+        .uri("/metrics")
+        .header(http::header::HOST, addr.to_string())
+        .body(tollgate::Body::default())?;
+    let resp = conn.send_request(req).await?;
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
