@@ -110,15 +110,20 @@ impl AliyunCall {
             Vec::new()
         };
         // Only a V3 signature covers headers; RPC calls skip the copy.
-        let headers: Vec<(String, String)> = if parts.headers.contains_key(http::header::AUTHORIZATION) {
-            parts
-                .headers
-                .iter()
-                .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str().to_owned(), v.to_owned())))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let headers: Vec<(String, String)> =
+            if parts.headers.contains_key(http::header::AUTHORIZATION) {
+                parts
+                    .headers
+                    .iter()
+                    .filter_map(|(n, v)| {
+                        v.to_str()
+                            .ok()
+                            .map(|v| (n.as_str().to_owned(), v.to_owned()))
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
         let host = header_str(&parts.headers, "host")
             .map(str::to_owned)
             .or_else(|| parts.uri.authority().map(|a| a.to_string()))

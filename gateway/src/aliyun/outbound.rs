@@ -104,18 +104,26 @@ impl OutboundCall {
                     .filter(|(k, _)| !common.iter().any(|(c, _)| c == k))
                     .collect();
                 query.extend(common);
-                if !query.iter().any(|(k, _)| *k == "Format") && !self.form.iter().any(|(k, _)| k == "Format") {
+                if !query.iter().any(|(k, _)| *k == "Format")
+                    && !self.form.iter().any(|(k, _)| k == "Format")
+                {
                     query.push(("Format", "JSON"));
                 }
                 let signed_query = query.len();
                 query.extend(self.form.iter().map(|(k, v)| (k.as_str(), v.as_str())));
                 let canonical = aliyun_rpc::canonicalized_query(&query);
-                let signature =
-                    aliyun_rpc::signature(key.secret, &aliyun_rpc::string_to_sign(self.method.as_str(), &canonical));
+                let signature = aliyun_rpc::signature(
+                    key.secret,
+                    &aliyun_rpc::string_to_sign(self.method.as_str(), &canonical),
+                );
                 // Without a form body the canonical string is exactly the
                 // encoded query the URI needs; with one, the query carries
                 // only its own parameters.
-                let mut uri_query = if has_body { encode_pairs(&query[..signed_query]) } else { canonical };
+                let mut uri_query = if has_body {
+                    encode_pairs(&query[..signed_query])
+                } else {
+                    canonical
+                };
                 uri_query.push_str("&Signature=");
                 tollgate_sign::encode::percent_encode_into(&mut uri_query, &signature);
                 uri_query

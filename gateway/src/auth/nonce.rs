@@ -77,10 +77,8 @@ impl NonceCache {
         let mut shard = self.shards[idx]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(&exp) = shard.seen.get(full.as_str()) {
-            if exp >= now {
-                return Err(NonceError::Replayed);
-            }
+        if shard.seen.get(full.as_str()).is_some_and(|&exp| exp >= now) {
+            return Err(NonceError::Replayed);
         }
         if shard.seen.len() >= self.per_shard && shard.next_expiry <= now {
             shard.seen.retain(|_, exp| *exp >= now);

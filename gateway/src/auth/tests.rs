@@ -77,7 +77,9 @@ async fn code_of(a: &Authenticator, key: (&str, &str), params: &[(&str, &str)]) 
 #[tokio::test]
 async fn owner_rules_table() {
     let a = auth();
-    let cases: &[((&str, &str), &[(&str, &str)], &str)] = &[
+    // (key id, secret), extra parameters, expected code.
+    type Case<'a> = ((&'a str, &'a str), &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case<'_>] = &[
         (("ACME", "acme-secret"), &[], "ok"),
         (
             ("ACME", "acme-secret"),

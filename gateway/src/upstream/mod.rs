@@ -34,16 +34,19 @@ pub struct Upstream {
     pub timeout: Duration,
 }
 
+/// Upstreams sharing one `Version`, each with the inbound hosts that pick it.
+type Candidates = Vec<(Vec<String>, Arc<Upstream>)>;
+
 /// The routing table: `Version` (and optionally `Host`) → upstream.
 #[derive(Debug, Default)]
 pub struct Routes {
-    by_version: HashMap<String, Vec<(Vec<String>, Arc<Upstream>)>>,
+    by_version: HashMap<String, Candidates>,
 }
 
 impl Routes {
     /// Builds the table from config.
     pub fn from_config(upstreams: &[UpstreamConfig]) -> anyhow::Result<Self> {
-        let mut by_version: HashMap<String, Vec<(Vec<String>, Arc<Upstream>)>> = HashMap::new();
+        let mut by_version: HashMap<String, Candidates> = HashMap::new();
         for u in upstreams {
             let uri: http::Uri = u.url.parse()?;
             let authority = uri
@@ -76,7 +79,7 @@ impl Routes {
             .to_ascii_lowercase();
         candidates
             .iter()
-            .find(|(hosts, _)| hosts.iter().any(|h| *h == host))
+            .find(|(hosts, _)| hosts.contains(&host))
             .or_else(|| candidates.iter().find(|(hosts, _)| hosts.is_empty()))
             .map(|(_, u)| u)
     }

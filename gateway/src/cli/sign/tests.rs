@@ -71,7 +71,10 @@ fn rpc_vector() {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
         .into_owned()
         .collect();
-    let sig = pairs.iter().find(|(k, _)| k == "Signature").map(|(_, v)| v.as_str());
+    let sig = pairs
+        .iter()
+        .find(|(k, _)| k == "Signature")
+        .map(|(_, v)| v.as_str());
     assert_eq!(sig, Some(RPC_SIGNATURE));
     assert!(
         tollgate_sign::aliyun_rpc::verify("GET", &pairs, "testsecret", RPC_SIGNATURE).is_ok(),
