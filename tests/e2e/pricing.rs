@@ -354,3 +354,94 @@ async fn a_failing_module_fails_closed_and_the_gateway_keeps_serving() {
         "{metrics}"
     );
 }
+
+/// A renewal is priced from the order that created the instance (instance →
+/// orders → order detail), on the official-price path (ledger, no pricing
+/// module) and on the partner-price path (pricing module) alike; an unknown
+/// instance is refused and nothing is bought.
+#[tokio::test]
+async fn a_renewal_is_priced_from_the_order_that_created_the_instance() {
+    for (path, stack) in [("official", Stack::start()), ("partner", reference_stack())] {
+        let acme = stack.acme();
+        let bought = acme
+            .call(
+                "CreateInstance",
+                BSS,
+                &with(BUY, &[("ClientToken", "renew-base")]),
+            )
+            .await
+            .expect("buy");
+        assert_eq!(bought.status, 200, "{path}: {:?}", bought.json);
+        let instance = bought.json["Data"]["InstanceId"]
+            .as_str()
+            .expect("InstanceId")
+            .to_owned();
+
+        let renew = |id: &str, token: &str| {
+            vec![
+                ("ProductCode".to_owned(), "oss".to_owned()),
+                ("InstanceId".to_owned(), id.to_owned()),
+                ("RenewPeriod".to_owned(), "12".to_owned()),
+                ("ClientToken".to_owned(), token.to_owned()),
+            ]
+        };
+        let params = renew(&instance, "renew-1");
+        let params: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let renewed = acme
+            .call("RenewInstance", BSS, &params)
+            .await
+            .expect("renew");
+        assert_eq!(renewed.status, 200, "{path}: {:?}", renewed.json);
+        assert!(
+            renewed.json["Data"]["OrderId"].is_string(),
+            "{path}: {:?}",
+            renewed.json
+        );
+
+        let seen = stack.recorded().await;
+        let renewal_price = seen.iter().find(|r| {
+            r.action == "GetSubscriptionPrice"
+                && r.params
+                    .iter()
+                    .any(|(k, v)| k == "OrderType" && v == "Renewal")
+        });
+        assert!(
+            renewal_price.is_some_and(|r| r
+                .params
+                .iter()
+                .any(|(k, v)| k == "ModuleList.1.Config" && v == "PackageCode:standard_500G")),
+            "{path}: the renewal was priced with the instance's own modules: {seen:?}"
+        );
+        assert_eq!(
+            seen.iter().filter(|r| r.action == "RenewInstance").count(),
+            1,
+            "{path}"
+        );
+
+        let params = renew("OSSBAG-cn-does-not-exist", "renew-2");
+        let params: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let refused = acme
+            .call("RenewInstance", BSS, &params)
+            .await
+            .expect("renew unknown");
+        assert_eq!(refused.status, 400, "{path}: {:?}", refused.json);
+        assert_eq!(
+            refused.code(),
+            "InvalidInstanceId",
+            "{path}: {:?}",
+            refused.json
+        );
+        let seen = stack.recorded().await;
+        assert_eq!(
+            seen.iter().filter(|r| r.action == "RenewInstance").count(),
+            1,
+            "{path}: nothing was bought for the unknown instance"
+        );
+    }
+}

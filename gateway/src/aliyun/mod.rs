@@ -7,6 +7,7 @@
 pub mod call;
 pub mod envelope;
 pub mod outbound;
+pub mod provider;
 
 pub use call::{AliyunCall, Credential};
 

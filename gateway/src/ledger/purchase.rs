@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Method, StatusCode};
+use http::StatusCode;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -38,13 +38,13 @@ use super::money::Micros;
 use super::types::{HoldState, LedgerError, NewHold, Reserved};
 use super::{Ledger, now_ms};
 use crate::aliyun::AliyunCall;
-use crate::aliyun::outbound::{Freshness, OutboundCall, SigningKey};
+use crate::aliyun::provider::{AskError, InstanceModules};
 use crate::auth::Authenticated;
 use crate::catalog::Kind;
 use crate::error::Error;
 use crate::metrics::LedgerLabels;
 use crate::proxy::RequestCtx;
-use crate::upstream::{Answer, Forwarder, Upstream};
+use crate::upstream::Answer;
 
 /// How long after the forward timeout a `held` hold is presumed orphaned
 /// (its request cannot still be running). 2 s covers the time between the
@@ -90,19 +90,9 @@ pub struct Ticket {
     pub amount: Micros,
 }
 
-/// Where official prices come from: the purchase's own upstream, signed
-/// with the partner's key, for the customer's UID.
-#[derive(Debug, Clone, Copy)]
-pub struct PriceSource<'a> {
-    /// The pooled client.
-    pub forwarder: &'a Forwarder,
-    /// The partner's key.
-    pub key: SigningKey<'a>,
-    /// The purchase's upstream.
-    pub upstream: &'a Upstream,
-    /// The customer's provider UID (`OwnerId`).
-    pub owner_uid: &'a str,
-}
+/// Where and as whom the official price is asked (the partner key, the
+/// purchase's upstream, the customer's UID).
+pub type PriceSource<'a> = crate::aliyun::provider::Provider<'a>;
 
 /// What a purchase costs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,58 +284,31 @@ async fn ask(
     src: &PriceSource<'_>,
     action: &str,
     version: &str,
-    mut params: Vec<(String, String)>,
+    params: Vec<(String, String)>,
 ) -> Result<Value, Error> {
-    params.push(("OwnerId".into(), src.owner_uid.to_owned()));
-    params.push(("Format".into(), "JSON".into()));
-    let req = OutboundCall {
-        method: Method::POST,
-        action: action.to_owned(),
-        version: version.to_owned(),
-        query: params,
-        form: Vec::new(),
-    }
-    .sign(
-        src.upstream.scheme,
-        &src.upstream.authority,
-        src.key,
-        &Freshness::now(),
-    );
-    let answer = src
-        .forwarder
-        .send(req, src.upstream.timeout)
+    src.ask(action, version, params)
         .await
-        .map_err(|e| price_failure(&format!("{action}: {}", e.code)))?;
-    let body: Value = serde_json::from_slice(&answer.body)
-        .map_err(|_| price_failure(&format!("{action} answered something that is not JSON")))?;
-    if answer.status.is_success() && body.get("Success") != Some(&Value::Bool(false)) {
-        return Ok(body);
+        .map_err(|e| ask_failure(action, e))
+}
+
+/// What a failed price lookup means for the purchase.
+fn ask_failure(action: &str, e: AskError) -> Error {
+    match e {
+        AskError::Transport(e) => price_failure(&format!("{action}: {}", e.code)),
+        AskError::NotJson => {
+            price_failure(&format!("{action} answered something that is not JSON"))
+        }
+        AskError::Refused { status, code, .. } if status.is_server_error() => {
+            price_failure(&format!("{action}: {code}"))
+        }
+        // The provider refused the price query for the purchase's own
+        // parameters: the purchase would be refused the same way.
+        AskError::Refused {
+            status,
+            code,
+            message,
+        } => Error::customer(status, code, message, "price_refused"),
     }
-    let code = body
-        .get("Code")
-        .and_then(Value::as_str)
-        .unwrap_or("InternalError")
-        .to_owned();
-    let message = body
-        .get("Message")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_owned();
-    if answer.status.is_server_error() {
-        return Err(price_failure(&format!("{action}: {code}")));
-    }
-    // The provider refused the price query for the purchase's own
-    // parameters: the purchase would be refused the same way.
-    Err(Error::customer(
-        if answer.status.is_success() {
-            StatusCode::BAD_REQUEST
-        } else {
-            answer.status
-        },
-        code,
-        message,
-        "price_refused",
-    ))
 }
 
 /// A JSON price (number or string) as exact money.
@@ -543,116 +506,42 @@ async fn renew_instance_price(
 ) -> Result<Price, Error> {
     let instance = param(call, "InstanceId").ok_or_else(|| Error::missing("InstanceId"))?;
     let months = param(call, "RenewPeriod").ok_or_else(|| Error::missing("RenewPeriod"))?;
-    let found = ask(
-        src,
-        "QueryAvailableInstances",
-        BSS,
-        vec![
-            ("ProductCode".into(), product.into()),
-            ("InstanceIDs".into(), instance.into()),
-        ],
-    )
-    .await?;
-    let created = found
-        .pointer("/Data/InstanceList/0/CreateTime")
-        .and_then(Value::as_str)
-        .and_then(crate::aliyun::parse_timestamp)
-        .ok_or_else(|| {
-            Error::invalid(
+    let (modules, region) = match src
+        .instance_modules(product, instance)
+        .await
+        .map_err(|e| ask_failure("QueryAvailableInstances", e))?
+    {
+        InstanceModules::Found { modules, region } => (modules, region),
+        InstanceModules::NoInstance => {
+            return Err(Error::invalid(
                 "InstanceId",
                 format_args!("instance \"{instance}\" of product \"{product}\" is not found"),
-            )
-        })?;
-    let window = time::Duration::minutes(1);
-    let orders = ask(
-        src,
-        "QueryOrders",
-        BSS,
-        vec![
-            ("ProductCode".into(), product.into()),
-            ("OrderType".into(), "New".into()),
-            (
-                "CreateTimeStart".into(),
-                crate::aliyun::format_timestamp(created - window),
-            ),
-            (
-                "CreateTimeEnd".into(),
-                crate::aliyun::format_timestamp(created + window),
-            ),
-            ("PageSize".into(), "100".into()),
-        ],
-    )
-    .await?;
-    let ids: Vec<String> = orders
-        .pointer("/Data/OrderList/Order")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|o| o.get("OrderId").and_then(Value::as_str))
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    // At most a few orders are created in the same two minutes; ten
-    // detail lookups bound the cost of a pathological burst.
-    for id in ids.iter().take(10) {
-        let detail = ask(
-            src,
-            "GetOrderDetail",
-            BSS,
-            vec![("OrderId".into(), id.clone())],
-        )
-        .await?;
-        let Some(order) = detail.pointer("/Data/OrderList/Order/0") else {
-            continue;
-        };
-        let names_instance = order
-            .get("InstanceIDs")
-            .and_then(Value::as_str)
-            .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
-            .is_some_and(|ids| ids.iter().any(|i| i == instance));
-        if !names_instance {
-            continue;
+            ));
         }
-        let mut params: Vec<(String, String)> = vec![
-            ("ProductCode".into(), product.into()),
-            ("SubscriptionType".into(), "Subscription".into()),
-            ("OrderType".into(), "Renewal".into()),
-            ("InstanceId".into(), instance.into()),
-            ("ServicePeriodQuantity".into(), months.into()),
-            ("ServicePeriodUnit".into(), "Month".into()),
-        ];
-        let modules = order
-            .pointer("/OriginalModuleConfig/originalModuleConfig")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for (n, m) in modules.iter().enumerate() {
-            let code = m.get("Code").and_then(Value::as_str).unwrap_or_default();
-            let config: Vec<String> = m
-                .pointer("/ModuleProperties/moduleProperties")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|p| {
-                            Some(format!(
-                                "{}:{}",
-                                p.get("Code")?.as_str()?,
-                                p.get("Value")?.as_str()?
-                            ))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            params.push((format!("ModuleList.{}.ModuleCode", n + 1), code.to_owned()));
-            params.push((format!("ModuleList.{}.Config", n + 1), config.join(",")));
+        InstanceModules::NoOrder => {
+            return Err(price_failure(&format!(
+                "the order that created instance {instance} was not found"
+            )));
         }
-        let body = ask(src, "GetSubscriptionPrice", BSS, params).await?;
-        return subscription_price(&body, product);
+    };
+    let mut params: Vec<(String, String)> = vec![
+        ("ProductCode".into(), product.into()),
+        ("SubscriptionType".into(), "Subscription".into()),
+        ("OrderType".into(), "Renewal".into()),
+        ("InstanceId".into(), instance.into()),
+        ("ServicePeriodQuantity".into(), months.into()),
+        ("ServicePeriodUnit".into(), "Month".into()),
+    ];
+    if let Some(region) = region {
+        params.push(("Region".into(), region));
     }
-    Err(price_failure(&format!(
-        "the order that created instance {instance} was not found"
-    )))
+    for (n, (code, props)) in modules.iter().enumerate() {
+        let config: Vec<String> = props.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+        params.push((format!("ModuleList.{}.ModuleCode", n + 1), code.clone()));
+        params.push((format!("ModuleList.{}.Config", n + 1), config.join(",")));
+    }
+    let body = ask(src, "GetSubscriptionPrice", BSS, params).await?;
+    subscription_price(&body, product)
 }
 
 /// Whether `action` is one of the read-only calls the gateway makes to

@@ -543,40 +543,6 @@ pub fn describe_price_params(params: &[(&str, &str)]) -> Result<Vec<(String, Str
     Ok(out)
 }
 
-/// From a `GetOrderDetail` answer: the module configurations of the order
-/// (`OriginalModuleConfig.originalModuleConfig[]`).
-pub fn order_detail_modules(data: &Value) -> Vec<(String, Vec<(String, String)>)> {
-    let order = field(data, &["OrderList", "Order"])
-        .and_then(Value::as_array)
-        .and_then(|a| a.first());
-    let Some(modules) = order
-        .and_then(|o| field(o, &["OriginalModuleConfig", "originalModuleConfig"]))
-        .and_then(Value::as_array)
-    else {
-        return Vec::new();
-    };
-    modules
-        .iter()
-        .filter_map(|m| {
-            let code = m.get("Code").and_then(Value::as_str)?;
-            let props = field(m, &["ModuleProperties", "moduleProperties"])
-                .and_then(Value::as_array)
-                .map(|ps| {
-                    ps.iter()
-                        .filter_map(|p| {
-                            Some((
-                                p.get("Code")?.as_str()?.to_owned(),
-                                p.get("Value")?.as_str()?.to_owned(),
-                            ))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            Some((code.to_owned(), props))
-        })
-        .collect()
-}
-
 /// From a `QueryOrders` answer: the newest order id for `instance_id`.
 pub fn order_for_instance(data: &Value, instance_id: &str) -> Option<String> {
     field(data, &["OrderList", "Order"])

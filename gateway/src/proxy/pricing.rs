@@ -13,12 +13,13 @@
 
 use std::sync::Arc;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::Value;
 
 use super::{Gateway, RequestCtx};
 use crate::aliyun::AliyunCall;
-use crate::aliyun::outbound::{Freshness, OutboundCall, SigningKey};
+use crate::aliyun::outbound::SigningKey;
+use crate::aliyun::provider::{AskError, InstanceModules, Provider};
 use crate::auth::Authenticated;
 use crate::error::Error;
 use crate::pricing::order::{self, BSS_VERSION, BssRequest, EcsRequest, Flow, PriceApi, Purchase};
@@ -95,63 +96,47 @@ impl Gateway {
         Ok(Some((Arc::clone(module), flow)))
     }
 
-    /// One signed call to the provider with the partner's key, as the
-    /// customer; the JSON answer, or the provider's refusal as an error.
+    /// The partner's view of the provider, as customer `owner_uid`.
+    fn provider<'a>(&'a self, upstream: &'a Upstream, owner_uid: &'a str) -> Provider<'a> {
+        Provider {
+            forwarder: &self.forwarder,
+            key: SigningKey {
+                access_key_id: &self.partner.access_key_id,
+                secret: self.partner.secret.expose_secret(),
+            },
+            upstream,
+            owner_uid,
+        }
+    }
+
+    /// One signed call to the provider as the customer; the JSON answer, or
+    /// the provider's own refusal (it would refuse the purchase the same way).
     async fn ask_provider(
         &self,
         upstream: &Upstream,
         owner_uid: &str,
         action: &str,
         version: &str,
-        mut params: Vec<(String, String)>,
+        params: Vec<(String, String)>,
     ) -> Result<Value, Error> {
-        params.push(("OwnerId".into(), owner_uid.to_owned()));
-        params.push(("Format".into(), "JSON".into()));
-        let req = OutboundCall {
-            method: Method::POST,
-            action: action.to_owned(),
-            version: version.to_owned(),
-            query: params,
-            form: Vec::new(),
-        }
-        .sign(
-            upstream.scheme,
-            &upstream.authority,
-            SigningKey {
-                access_key_id: &self.partner.access_key_id,
-                secret: self.partner.secret.expose_secret(),
-            },
-            &Freshness::now(),
-        );
-        let answer = self.forwarder.send(req, upstream.timeout).await?;
-        let body: Value = serde_json::from_slice(&answer.body)
-            .map_err(|_| bad_official(&format!("{action} did not answer JSON")))?;
-        if answer.status.is_success() && body.get("Success") != Some(&Value::Bool(false)) {
-            return Ok(body);
-        }
-        // The provider refused the price question for the purchase's own
-        // parameters: it would refuse the purchase the same way.
-        let text = |k: &str| {
-            body.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let status = if answer.status.is_success() {
-            StatusCode::BAD_REQUEST
-        } else {
-            answer.status
-        };
-        let code = Some(text("Code"))
-            .filter(|c| !c.is_empty())
-            .unwrap_or_else(|| "InternalError".to_owned());
-        Err(Error::upstream(
-            status,
-            code,
-            text("Message"),
-            "pricing_official_refused",
-            status.is_server_error(),
-        ))
+        self.provider(upstream, owner_uid)
+            .ask(action, version, params)
+            .await
+            .map_err(|e| match e {
+                AskError::Transport(e) => e,
+                AskError::NotJson => bad_official(&format!("{action} did not answer JSON")),
+                AskError::Refused {
+                    status,
+                    code,
+                    message,
+                } => Error::upstream(
+                    status,
+                    code,
+                    message,
+                    "pricing_official_refused",
+                    status.is_server_error(),
+                ),
+            })
     }
 
     /// Runs the module on `order` and turns every failure into the
@@ -272,6 +257,8 @@ impl Gateway {
         } else {
             "PayAsYouGo"
         };
+        // Renewals name no region; the instance's own (from the lookup) stands in.
+        let mut instance_region: Option<String> = None;
         let (modules, order_type, months, instance) = match purchase {
             Purchase::Create | Purchase::Modify => {
                 let defs = self
@@ -316,7 +303,8 @@ impl Gateway {
                     .ok_or_else(|| Error::missing("RenewPeriod"))?
                     .parse()
                     .map_err(|_| Error::invalid("RenewPeriod", "not a number"))?;
-                let modules = self.instance_modules(upstream, uid, product, id).await?;
+                let (modules, region) = self.instance_modules(upstream, uid, product, id).await?;
+                instance_region = region;
                 (modules, "Renewal", months, Some(id))
             }
             // Priced above, by ECS DescribePrice.
@@ -329,7 +317,8 @@ impl Gateway {
             .rev()
             .find(|(k, _)| *k == "Region")
             .map(|(_, v)| *v)
-            .or_else(|| get("Region"));
+            .or_else(|| get("Region"))
+            .or(instance_region.as_deref());
         let ask = order::bss_price_params(
             product,
             subscription,
@@ -406,103 +395,51 @@ impl Gateway {
     }
 
     /// The module configuration of an existing instance, from the order
-    /// that created it: `QueryAvailableInstances` (its creation time) →
-    /// `QueryOrders` (new orders around that time) → `GetOrderDetail`.
+    /// that created it (see `Provider::instance_modules`), as
+    /// `(ModuleCode, Config, PriceType)`, with the instance's region.
     async fn instance_modules(
         &self,
         upstream: &Upstream,
         uid: &str,
         product: &str,
         id: &str,
-    ) -> Result<Vec<(String, String, String)>, Error> {
-        let not_found = || {
-            Error::invalid(
+    ) -> Result<(Vec<(String, String, String)>, Option<String>), Error> {
+        let found = self
+            .provider(upstream, uid)
+            .instance_modules(product, id)
+            .await
+            .map_err(|e| match e {
+                AskError::Transport(e) => e,
+                AskError::NotJson => bad_official("an order lookup did not answer JSON"),
+                AskError::Refused {
+                    status,
+                    code,
+                    message,
+                } => Error::upstream(
+                    status,
+                    code,
+                    message,
+                    "pricing_official_refused",
+                    status.is_server_error(),
+                ),
+            })?;
+        match found {
+            InstanceModules::Found { modules, region } => Ok((
+                modules
+                    .into_iter()
+                    .map(|(code, props)| {
+                        let config: Vec<String> =
+                            props.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                        (code, config.join(","), "Month".to_owned())
+                    })
+                    .collect(),
+                region,
+            )),
+            InstanceModules::NoInstance | InstanceModules::NoOrder => Err(Error::invalid(
                 "InstanceId",
                 format_args!("instance \"{id}\" of product \"{product}\" is not found"),
-            )
-        };
-        let found = self
-            .ask_provider(
-                upstream,
-                uid,
-                "QueryAvailableInstances",
-                BSS_VERSION,
-                vec![
-                    ("ProductCode".into(), product.into()),
-                    ("InstanceIDs".into(), id.into()),
-                ],
-            )
-            .await?;
-        let created = found
-            .pointer("/Data/InstanceList/0/CreateTime")
-            .and_then(Value::as_str)
-            .and_then(crate::aliyun::parse_timestamp)
-            .ok_or_else(not_found)?;
-        let window = time::Duration::minutes(1);
-        let orders = self
-            .ask_provider(
-                upstream,
-                uid,
-                "QueryOrders",
-                BSS_VERSION,
-                vec![
-                    ("ProductCode".into(), product.into()),
-                    ("OrderType".into(), "New".into()),
-                    (
-                        "CreateTimeStart".into(),
-                        crate::aliyun::format_timestamp(created - window),
-                    ),
-                    (
-                        "CreateTimeEnd".into(),
-                        crate::aliyun::format_timestamp(created + window),
-                    ),
-                    ("PageSize".into(), "100".into()),
-                ],
-            )
-            .await?;
-        let ids: Vec<String> = orders
-            .pointer("/Data/OrderList/Order")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|o| o.get("OrderId").and_then(Value::as_str))
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        // Few orders are created within the same two minutes; ten lookups
-        // bound the cost of a burst.
-        for order_id in ids.iter().take(10) {
-            let detail = self
-                .ask_provider(
-                    upstream,
-                    uid,
-                    "GetOrderDetail",
-                    BSS_VERSION,
-                    vec![("OrderId".into(), order_id.clone())],
-                )
-                .await?;
-            let data = detail.get("Data").unwrap_or(&Value::Null);
-            let instance_ids = data
-                .pointer("/OrderList/Order/0/InstanceIDs")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if !instance_ids.contains(&format!("\"{id}\"")) && instance_ids != id {
-                continue;
-            }
-            let modules: Vec<(String, String, String)> = order::order_detail_modules(data)
-                .into_iter()
-                .map(|(code, props)| {
-                    let config: Vec<String> =
-                        props.iter().map(|(k, v)| format!("{k}:{v}")).collect();
-                    (code, config.join(","), "Month".to_owned())
-                })
-                .collect();
-            if !modules.is_empty() {
-                return Ok(modules);
-            }
+            )),
         }
-        Err(not_found())
     }
 }
 
