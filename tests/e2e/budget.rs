@@ -49,14 +49,7 @@ impl Ledgered {
     /// `ledger_extra`: TOML lines for `[ledger]`; `upstream_extra`: for each
     /// `[[upstream]]`.
     fn start(db: Db, ledger_extra: &str, upstream_extra: &str) -> Self {
-        let p = policies();
-        let sim = Proc::start(&[
-            "sim",
-            "--config",
-            p.join("sim.toml").to_str().expect("utf8"),
-            "--listen",
-            "127.0.0.1:0",
-        ]);
+        let sim = start_sim();
         let dir = tempfile::tempdir().expect("tempdir");
         let admin_token = format!("budget-admin-{}", uuid::Uuid::new_v4().simple());
         std::fs::write(dir.path().join("admin.token"), &admin_token).expect("token");
@@ -75,37 +68,10 @@ impl Ledgered {
                 )
             }
         };
-        let config = format!(
-            r#"
-customers_file = "{customers}"
-[admin]
-listen = "127.0.0.1:0"
-secret_file = "admin.token"
-[server]
-listen = "127.0.0.1:0"
-host_id = "tollgate.test"
-[partner.aliyun]
-access_key_id = "{PARTNER_AK}"
-secret_file = "{partner_secret}"
-[[upstream]]
-product = "bssopenapi"
-version = "2017-12-14"
-url = "http://{sim}"
-{upstream_extra}
-[[upstream]]
-product = "ecs"
-version = "2014-05-26"
-url = "http://{sim}"
-signature = "v3"
-{upstream_extra}
-[ledger]
-{backend}
-reconcile_interval_ms = 200
-{ledger_extra}
-"#,
-            customers = p.join("customers.toml").display(),
-            partner_secret = p.join("secrets/partner-aliyun.secret").display(),
-            sim = sim.addr,
+        let config = gateway_config(
+            sim.addr,
+            upstream_extra,
+            &format!("[ledger]\n{backend}\nreconcile_interval_ms = 200\n{ledger_extra}\n"),
         );
         let path = dir.path().join("tollgate.toml");
         std::fs::write(&path, config).expect("config");

@@ -207,18 +207,13 @@ async fn upstream_failures_are_reported_not_hidden() {
 #[tokio::test]
 async fn an_unreachable_upstream_is_a_retryable_503() {
     // A gateway whose upstream port has nobody listening.
-    let stack = Stack::start();
     let dead = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr")
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let p = policies();
-    let cfg = format!(
-        "customers_file = \"{}\"\n[server]\nlisten = \"127.0.0.1:0\"\n[partner.aliyun]\naccess_key_id = \"{PARTNER_AK}\"\nsecret_file = \"{}\"\n[[upstream]]\nproduct = \"bssopenapi\"\nversion = \"2017-12-14\"\nurl = \"http://{dead}\"\nconnect_timeout_ms = 300\n",
-        p.join("customers.toml").display(),
-        p.join("secrets/partner-aliyun.secret").display()
-    );
+    std::fs::write(dir.path().join("admin.token"), "unused-admin-token").expect("write");
+    let cfg = gateway_config(dead, "connect_timeout_ms = 300", "");
     std::fs::write(dir.path().join("t.toml"), cfg).expect("write");
     let gw = Proc::start(&[
         "serve",
@@ -234,5 +229,4 @@ async fn an_unreachable_upstream_is_a_retryable_503() {
     let r = client.call("QueryOrders", BSS, &[]).await.expect("call");
     assert_eq!(r.status, 503, "{:?}", r.json);
     assert_eq!(r.code(), "ServiceUnavailable");
-    drop(stack);
 }

@@ -49,6 +49,54 @@ pub fn all_secrets() -> Vec<String> {
     .collect()
 }
 
+/// Starts `tollgate sim` on the example policy set, on a free port.
+pub fn start_sim() -> Proc {
+    Proc::start(&[
+        "sim",
+        "--config",
+        policies().join("sim.toml").to_str().expect("utf8"),
+        "--listen",
+        "127.0.0.1:0",
+    ])
+}
+
+/// A gateway config for tests: the example customers and partner key, an
+/// admin API whose token is `admin.token` next to the config, both
+/// upstreams pointing at `sim` (`upstream_extra` appended to each), then
+/// `tail` (more sections: `[ledger]`, `[authz]`, `[pricing]`, ...).
+pub fn gateway_config(sim: SocketAddr, upstream_extra: &str, tail: &str) -> String {
+    let p = policies();
+    format!(
+        r#"
+customers_file = "{customers}"
+[admin]
+listen = "127.0.0.1:0"
+secret_file = "admin.token"
+[server]
+listen = "127.0.0.1:0"
+max_body_bytes = 65536
+host_id = "tollgate.test"
+[partner.aliyun]
+access_key_id = "{PARTNER_AK}"
+secret_file = "{partner_secret}"
+[[upstream]]
+product = "bssopenapi"
+version = "2017-12-14"
+url = "http://{sim}"
+{upstream_extra}
+[[upstream]]
+product = "ecs"
+version = "2014-05-26"
+url = "http://{sim}"
+signature = "v3"
+{upstream_extra}
+{tail}
+"#,
+        customers = p.join("customers.toml").display(),
+        partner_secret = p.join("secrets/partner-aliyun.secret").display(),
+    )
+}
+
 /// A running `tollgate` process; killed on drop.
 pub struct Proc {
     child: Child,
@@ -193,43 +241,15 @@ impl Stack {
     /// `sections`: TOML appended at the end of the gateway config.
     fn start_full(upstream_extra: &str, sections: &str) -> Self {
         let p = policies();
-        let sim = Proc::start(&[
-            "sim",
-            "--config",
-            p.join("sim.toml").to_str().expect("utf8"),
-            "--listen",
-            "127.0.0.1:0",
-        ]);
+        let sim = start_sim();
         let dir = tempfile::tempdir().expect("tempdir");
         let admin_token = format!("test-admin-token-{}", uuid::Uuid::new_v4().simple());
         std::fs::write(dir.path().join("admin.token"), &admin_token).expect("write token");
-        let config = format!(
+        let tail = format!(
             r#"
-customers_file = "{customers}"
-[admin]
-listen = "127.0.0.1:0"
-secret_file = "admin.token"
-[server]
-listen = "127.0.0.1:0"
-max_body_bytes = 65536
-host_id = "tollgate.test"
-[partner.aliyun]
-access_key_id = "{PARTNER_AK}"
-secret_file = "{partner_secret}"
 [authz]
 catalog_dir = "{catalog}"
 permissions_dir = "{permissions}"
-[[upstream]]
-product = "bssopenapi"
-version = "2017-12-14"
-url = "http://{sim}"
-{upstream_extra}
-[[upstream]]
-product = "ecs"
-version = "2014-05-26"
-url = "http://{sim}"
-signature = "v3"
-{upstream_extra}
 [ledger]
 reconcile_interval_ms = 500
 [[ledger.budget]]
@@ -242,12 +262,10 @@ limit = "100000.00"
 currency = "CNY"
 {sections}
 "#,
-            customers = p.join("customers.toml").display(),
-            partner_secret = p.join("secrets/partner-aliyun.secret").display(),
             catalog = p.join("catalog").display(),
             permissions = p.join("permissions").display(),
-            sim = sim.addr,
         );
+        let config = gateway_config(sim.addr, upstream_extra, &tail);
         let path = dir.path().join("tollgate.toml");
         std::fs::write(&path, config).expect("write config");
         let gateway = Proc::start(&["serve", "--config", path.to_str().expect("utf8")]);
