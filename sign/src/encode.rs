@@ -17,7 +17,14 @@ const UNRESERVED: [bool; 256] = {
     t
 };
 
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
+/// Upper-case hex digits, as RFC 3986 percent-encoding writes them.
+pub const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+const HEX: &[u8; 16] = HEX_UPPER;
+
+/// Whether `b` is an RFC 3986 unreserved byte (kept as is when encoding).
+pub fn is_unreserved_byte(b: u8) -> bool {
+    UNRESERVED[usize::from(b)]
+}
 
 /// Appends the encoded form of `s` to `out`, keeping `/` when `keep_slash`.
 ///

@@ -48,6 +48,25 @@ pub fn hmac_sha1(key: &[u8], msg: &[u8]) -> [u8; 20] {
     mac.finalize().into_bytes().into()
 }
 
+/// An HMAC-SHA1 keyed with the concatenation of `key_parts` (no
+/// intermediate allocation), ready for streamed `update`s.
+pub fn hmac_sha1_keyed(key_parts: &[&[u8]]) -> Hmac<sha1::Sha1> {
+    // Keys longer than the block are hashed first, as HMAC requires; only
+    // then is the concatenation needed in one piece.
+    let len: usize = key_parts.iter().map(|p| p.len()).sum();
+    if len <= 64 {
+        let mut key = [0u8; 64];
+        let mut at = 0;
+        for p in key_parts {
+            key[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        Hmac::<sha1::Sha1>::new_from_slice(&key[..len]).unwrap_or_else(|_| unreachable!())
+    } else {
+        Hmac::<sha1::Sha1>::new_from_slice(&key_parts.concat()).unwrap_or_else(|_| unreachable!())
+    }
+}
+
 /// Compares two signatures without leaking where they differ.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;

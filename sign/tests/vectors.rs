@@ -235,6 +235,15 @@ fn aliyun_rpc_v1_vectors() {
                 let (sts, sig) = aliyun_rpc::sign(method, &params, secret);
                 assert_eq!(sts, aliyun_rpc::string_to_sign(method, &canonical), "{id}");
                 assert_eq!(sig, aliyun_rpc::signature(secret, &sts), "{id}");
+                assert_eq!(
+                    sig,
+                    aliyun_rpc::signature_of_canonical(
+                        secret,
+                        method,
+                        &aliyun_rpc::canonicalized_query(&params)
+                    ),
+                    "{id}: streamed signature"
+                );
                 exp.check("string_to_sign", &sts);
                 exp.check("signature", &sig);
 

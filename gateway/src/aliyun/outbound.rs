@@ -76,6 +76,52 @@ impl OutboundCall {
         key: SigningKey<'_>,
         fresh: &Freshness,
     ) -> Request<Body> {
+        OutboundParts {
+            method: &self.method,
+            action: &self.action,
+            version: &self.version,
+            query: self
+                .query
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+            form: self
+                .form
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+        }
+        .sign(scheme, authority, key, fresh)
+    }
+}
+
+/// An [`OutboundCall`] that borrows its parameters: the request path
+/// re-signs a customer's call from the parsed call's own strings, without
+/// copying them.
+#[derive(Debug, Clone)]
+pub struct OutboundParts<'a> {
+    /// `GET` or `POST`.
+    pub method: &'a Method,
+    /// `Action`.
+    pub action: &'a str,
+    /// `Version`.
+    pub version: &'a str,
+    /// Business parameters for the query string (decoded).
+    pub query: Vec<(&'a str, &'a str)>,
+    /// Business parameters for a form body (decoded); empty: no body.
+    pub form: Vec<(&'a str, &'a str)>,
+}
+
+impl OutboundParts<'_> {
+    /// Signs the call for `authority` (`host:port`, also the signed `Host`)
+    /// and returns the HTTP request, with an absolute URI so it can be sent as is.
+    pub fn sign(
+        &self,
+        scheme: OutboundScheme,
+        authority: &str,
+        key: SigningKey<'_>,
+        fresh: &Freshness,
+    ) -> Request<Body> {
         let form_body = encode_pairs(&self.form);
         let has_body = !self.form.is_empty();
         let mut builder = Request::builder()
@@ -87,8 +133,8 @@ impl OutboundCall {
         let uri_query = match scheme {
             OutboundScheme::Rpc => {
                 let common = [
-                    ("Action", self.action.as_str()),
-                    ("Version", self.version.as_str()),
+                    ("Action", self.action),
+                    ("Version", self.version),
                     ("AccessKeyId", key.access_key_id),
                     ("SignatureMethod", aliyun_rpc::SIGNATURE_METHOD),
                     ("SignatureVersion", aliyun_rpc::SIGNATURE_VERSION),
@@ -100,21 +146,22 @@ impl OutboundCall {
                 let mut query: Vec<(&str, &str)> = self
                     .query
                     .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .copied()
                     .filter(|(k, _)| !common.iter().any(|(c, _)| c == k))
                     .collect();
                 query.extend(common);
                 if !query.iter().any(|(k, _)| *k == "Format")
-                    && !self.form.iter().any(|(k, _)| k == "Format")
+                    && !self.form.iter().any(|(k, _)| *k == "Format")
                 {
                     query.push(("Format", "JSON"));
                 }
                 let signed_query = query.len();
-                query.extend(self.form.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                query.extend(self.form.iter().copied());
                 let canonical = aliyun_rpc::canonicalized_query(&query);
-                let signature = aliyun_rpc::signature(
+                let signature = aliyun_rpc::signature_of_canonical(
                     key.secret,
-                    &aliyun_rpc::string_to_sign(self.method.as_str(), &canonical),
+                    self.method.as_str(),
+                    &canonical,
                 );
                 // Without a form body the canonical string is exactly the
                 // encoded query the URI needs; with one, the query carries
@@ -129,17 +176,17 @@ impl OutboundCall {
                 uri_query
             }
             OutboundScheme::V3 => {
-                let query: Vec<(String, String)> = self
+                let query: Vec<(&str, &str)> = self
                     .query
                     .iter()
-                    .filter(|(k, _)| k != "Action" && k != "Version")
-                    .cloned()
+                    .copied()
+                    .filter(|(k, _)| *k != "Action" && *k != "Version")
                     .collect();
                 let hashed = tollgate_sign::sha256_hex(form_body.as_bytes());
                 let mut headers: Vec<(String, String)> = vec![
                     ("host".into(), authority.to_owned()),
-                    ("x-acs-action".into(), self.action.clone()),
-                    ("x-acs-version".into(), self.version.clone()),
+                    ("x-acs-action".into(), self.action.to_owned()),
+                    ("x-acs-version".into(), self.version.to_owned()),
                     ("x-acs-date".into(), fresh.timestamp.clone()),
                     ("x-acs-signature-nonce".into(), fresh.nonce.clone()),
                     ("x-acs-content-sha256".into(), hashed.clone()),

@@ -74,6 +74,10 @@ pub struct ServerConfig {
     pub nonce_capacity: usize,
     /// `HostId` written in error envelopes.
     pub host_id: String,
+    /// Request threads, each with its own single-threaded runtime and
+    /// upstream connection pool (`server::workers`). Absent: one per core
+    /// the process may use; more only adds context switches.
+    pub workers: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +89,7 @@ impl Default for ServerConfig {
             timestamp_window_secs: 900,
             nonce_capacity: 1_000_000,
             host_id: "tollgate".to_owned(),
+            workers: None,
         }
     }
 }

@@ -567,6 +567,15 @@ pub async fn run(config_path: &Path, listen: Option<SocketAddr>) -> anyhow::Resu
         .await
         .with_context(|| format!("binding {addr}"))?;
     let bound = listener.local_addr()?;
+    let workers = Arc::new(
+        crate::server::Workers::start(
+            cfg.server
+                .workers
+                .unwrap_or_else(crate::server::workers::default_count),
+            "tollgate-req",
+        )
+        .context("starting the request threads")?,
+    );
     let shutdown = crate::server::Shutdown::new();
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(admin) = &cfg.admin {
@@ -608,11 +617,15 @@ pub async fn run(config_path: &Path, listen: Option<SocketAddr>) -> anyhow::Resu
         tracing::info!("shutting down: draining in-flight requests");
         stopper.trigger();
     });
-    tasks.spawn(crate::server::serve(
+    tasks.spawn(crate::server::serve_on(
         listener,
         move |req, peer| gateway.clone().handle(req, peer),
         shutdown,
+        Some(workers.clone()),
     ));
     while tasks.join_next().await.is_some() {}
+    // Every connection has drained (or had its drain time): stop the
+    // request threads.
+    drop(workers);
     Ok(())
 }

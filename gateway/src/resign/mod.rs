@@ -11,7 +11,7 @@ use http::Request;
 use tollgate_sign::aliyun_rpc::SIGNATURE_PARAMS;
 
 use crate::Body;
-use crate::aliyun::outbound::{Freshness, OutboundCall, SigningKey};
+use crate::aliyun::outbound::{Freshness, OutboundCall, OutboundParts, SigningKey};
 use crate::aliyun::{AliyunCall, OWNER_PARAMS};
 use crate::config::OutboundScheme;
 
@@ -49,7 +49,8 @@ pub fn outbound_call(call: &AliyunCall, owner_uid: &str) -> OutboundCall {
     }
 }
 
-/// The signed upstream request.
+/// The signed upstream request: [`outbound_call`]'s parameters, borrowed
+/// from the parsed call rather than copied, signed with the partner's key.
 pub fn resign(
     call: &AliyunCall,
     owner_uid: &str,
@@ -58,7 +59,26 @@ pub fn resign(
     partner: SigningKey<'_>,
     fresh: &Freshness,
 ) -> Request<Body> {
-    outbound_call(call, owner_uid).sign(scheme, authority, partner, fresh)
+    let mut query: Vec<(&str, &str)> = call
+        .query
+        .iter()
+        .filter(|(k, _)| is_business(k))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    query.push(("OwnerId", owner_uid));
+    OutboundParts {
+        method: &call.method,
+        action: &call.action,
+        version: &call.version,
+        query,
+        form: call
+            .form
+            .iter()
+            .filter(|(k, _)| is_business(k))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect(),
+    }
+    .sign(scheme, authority, partner, fresh)
 }
 
 #[cfg(test)]

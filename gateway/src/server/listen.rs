@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
+use super::workers::Workers;
 use crate::Body;
 
 /// How long a client may take to send its request head. Slowloris clients
@@ -78,9 +79,25 @@ impl Default for Shutdown {
 }
 
 /// Serves HTTP/1.1 on `listener` with `handler` until `shutdown` fires, then
-/// drains open connections for up to [`DRAIN_TIMEOUT`].
+/// drains open connections for up to [`DRAIN_TIMEOUT`]. Connections run on
+/// the calling runtime.
 pub async fn serve<H, F>(listener: TcpListener, handler: H, shutdown: Shutdown)
 where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    serve_on(listener, handler, shutdown, None).await;
+}
+
+/// Like [`serve`], but each accepted connection is handed, round-robin, to
+/// one of `workers`' threads and lives there until it closes (see
+/// [`super::workers`]). The accept loop itself stays on the calling runtime.
+pub async fn serve_on<H, F>(
+    listener: TcpListener,
+    handler: H,
+    shutdown: Shutdown,
+    workers: Option<Arc<Workers>>,
+) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
@@ -102,31 +119,68 @@ where
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        let mut conn_stop = shutdown.subscribe();
-        tracker.spawn(async move {
-            let svc = service_fn(move |req| {
-                let handler = handler.clone();
-                async move { Ok::<_, Infallible>(handler(req, peer).await) }
-            });
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
-            let conn = builder.serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                res = conn.as_mut() => {
-                    if let Err(e) = res {
-                        tracing::debug!(error = %e, %peer, "connection ended with an error");
-                    }
-                }
-                _ = conn_stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
+        let conn_stop = shutdown.subscribe();
+        match &workers {
+            None => {
+                tracker.spawn(connection(stream, peer, handler, conn_stop));
             }
-        });
+            Some(workers) => {
+                // The socket moves to the worker's reactor: deregistered
+                // here, registered there (inside the worker's runtime).
+                let std_stream = match stream.into_std() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::debug!(error = %e, %peer, "could not hand over a connection");
+                        continue;
+                    }
+                };
+                workers
+                    .next_handle()
+                    .spawn(tracker.track_future(async move {
+                        match tokio::net::TcpStream::from_std(std_stream) {
+                            Ok(stream) => connection(stream, peer, handler, conn_stop).await,
+                            Err(e) => {
+                                tracing::debug!(error = %e, %peer, "could not adopt a connection");
+                            }
+                        }
+                    }));
+            }
+        }
     }
     tracker.close();
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait()).await;
+}
+
+/// One HTTP/1.1 connection until it closes or, on shutdown, finishes its
+/// in-flight request.
+async fn connection<H, F>(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    handler: Arc<H>,
+    mut conn_stop: watch::Receiver<bool>,
+) where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let handler = handler.clone();
+        async move { Ok::<_, Infallible>(handler(req, peer).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        }
+        _ = conn_stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }

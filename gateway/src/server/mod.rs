@@ -2,8 +2,10 @@
 //! loop, HTTP/1.1 connections, graceful shutdown, and the ready line.
 
 mod listen;
+pub mod workers;
 
-pub use listen::{Ready, Shutdown, serve};
+pub use listen::{Ready, Shutdown, serve, serve_on};
+pub use workers::Workers;
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn wait_for_signal() {
@@ -26,3 +28,6 @@ pub async fn wait_for_signal() {
         () = term => {},
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,6 +16,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use thread_local::ThreadLocal;
 
 use crate::Body;
 use crate::config::{OutboundScheme, UpstreamConfig};
@@ -97,9 +98,15 @@ pub struct Answer {
 }
 
 /// The pooled HTTP client to the providers.
+///
+/// One client (and so one connection pool) per thread that forwards: on
+/// the gateway's request threads (`server::workers`) a call and its
+/// upstream connection then stay on one thread, with no cross-thread
+/// wake-ups and no pool lock shared between threads.
 #[derive(Debug, Clone)]
 pub struct Forwarder {
-    client: Client<HttpConnector, Body>,
+    clients: Arc<ThreadLocal<Client<HttpConnector, Body>>>,
+    connect_timeout: Duration,
     max_body: usize,
 }
 
@@ -114,23 +121,33 @@ pub const POOL_MAX_IDLE_PER_HOST: usize = 256;
 impl Forwarder {
     /// `connect_timeout`: TCP connect limit; `max_body`: largest answer read.
     pub fn new(connect_timeout: Duration, max_body: usize) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(connect_timeout));
-        connector.set_nodelay(true);
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-            .pool_timer(hyper_util::rt::TokioTimer::new())
-            .build(connector);
-        Self { client, max_body }
+        Self {
+            clients: Arc::new(ThreadLocal::new()),
+            connect_timeout,
+            max_body,
+        }
+    }
+
+    /// This thread's client, made on first use.
+    fn client(&self) -> &Client<HttpConnector, Body> {
+        self.clients.get_or(|| {
+            let mut connector = HttpConnector::new();
+            connector.set_connect_timeout(Some(self.connect_timeout));
+            connector.set_nodelay(true);
+            connector.set_keepalive(Some(Duration::from_secs(60)));
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+                .pool_timer(hyper_util::rt::TokioTimer::new())
+                .build(connector)
+        })
     }
 
     /// Sends `req` and reads the whole answer within `timeout`.
     pub async fn send(&self, req: Request<Body>, timeout: Duration) -> Result<Answer, Error> {
         let fut = async {
             let resp: Response<hyper::body::Incoming> =
-                self.client.request(req).await.map_err(|e| {
+                self.client().request(req).await.map_err(|e| {
                     if e.is_connect() {
                         Error::upstream(
                             StatusCode::SERVICE_UNAVAILABLE,
