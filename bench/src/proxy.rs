@@ -665,7 +665,7 @@ fn report(setup: &Setup, outcomes: &[Outcome], half: f64) -> ExitCode {
         setup.warmup.as_secs()
     );
     println!(
-        "{} cores shared by the load generator (1 thread), the sim, the gateway (tokio, {} workers) and nginx ({} workers); each scenario on a fresh sim",
+        "{} cores shared by the load generator (1 thread), the sim, the gateway ({} request threads) and nginx ({} workers); each scenario on a fresh sim",
         setup.cores, setup.cores, setup.nginx_workers
     );
     println!(
