@@ -62,6 +62,9 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     for u in &mut cfg.upstreams {
         u.url = format!("http://{}", sim.addr);
     }
+    if let Some(h) = &mut cfg.partner.huawei {
+        h.url = format!("http://{}", sim.addr);
+    }
     // The demo's budget ledger lives in a fresh temporary folder: every run
     // starts from the policy set's initial budgets and leaves nothing behind.
     let ledger_dir =
