@@ -27,7 +27,7 @@ use crate::error::Error;
 use crate::huawei::call::{APIG_NO_API, HuaweiCall, format_sdk_date};
 use crate::huawei::keys::{HuaweiSide, HuaweiWho};
 use crate::huawei::outbound::{OutboundCall, signed_request};
-use crate::huawei::pricing::{self as hwpricing, Rating};
+use crate::huawei::pricing::{self as hwpricing, PricedAnswer};
 use crate::metrics::{RefusalLabels, RequestLabels, UpstreamLabels};
 use crate::pricing::{CustomerInfo, LoadedModule};
 use crate::upstream::Answer;
@@ -138,7 +138,7 @@ impl Gateway {
         }
         let mut answer = answer?;
 
-        let rating = Rating::of(api.name);
+        let rating = PricedAnswer::of(api.name);
         let module = match (rating, &self.pricing) {
             (Some(r), Some(m)) => {
                 ctx.phase = Phase::Price;
@@ -246,12 +246,12 @@ impl Gateway {
         answer.map_err(huawei_upstream_error)
     }
 
-    /// A rating answer at partner prices (see `huawei::pricing`).
+    /// A rating or order answer at partner prices (see `huawei::pricing`).
     fn huawei_reprice(
         &self,
         ctx: &mut RequestCtx,
         module: &LoadedModule,
-        rating: Rating,
+        rating: PricedAnswer,
         call: &HuaweiCall,
         who: &HuaweiWho,
         answer: Answer,
@@ -270,6 +270,10 @@ impl Gateway {
         })?;
         let request: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
         let order = hwpricing::order_from_rating(rating, &request, &body, customer_info(who))?;
+        if order.lines.is_empty() {
+            // Nothing priced (an empty order page): nothing to rewrite.
+            return Ok(answer);
+        }
         let priced = module
             .quote_metered(&order, &self.metrics)
             .map_err(|e| e.to_error(module.label()))?;

@@ -28,24 +28,32 @@ use crate::pricing::{
     ChargeType, CustomerInfo, Intent, LineItem, Order, OrderKind, PeriodUnit, Quote, QuoteLine,
 };
 
-/// The rating APIs whose answers carry prices.
+/// The APIs whose answers carry prices the customer must see as partner
+/// prices: the three ratings, and the order listings (an order shows what
+/// the customer pays the partner, never the partner's cost).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rating {
+pub enum PricedAnswer {
     /// `ListOnDemandResourceRatings`.
     OnDemand,
     /// `ListRateOnPeriodDetail`.
     Period,
     /// `ListRenewRateOnPeriod`.
     Renew,
+    /// `ListCustomerOrders`: each `order_infos[]` entry.
+    Orders,
+    /// `ShowCustomerOrderDetails`: `order_info` and its `order_line_items[]`.
+    OrderDetail,
 }
 
-impl Rating {
+impl PricedAnswer {
     /// The rating an SDK operation (catalog name) is, if any.
     pub fn of(operation: &str) -> Option<Self> {
         match operation {
             "ListOnDemandResourceRatings" => Some(Self::OnDemand),
             "ListRateOnPeriodDetail" => Some(Self::Period),
             "ListRenewRateOnPeriod" => Some(Self::Renew),
+            "ListCustomerOrders" => Some(Self::Orders),
+            "ShowCustomerOrderDetails" => Some(Self::OrderDetail),
             _ => None,
         }
     }
@@ -193,7 +201,7 @@ fn period_of(info: Option<&Value>) -> (u32, PeriodUnit) {
 /// Builds the order a rating answer prices. `request` is the customer's
 /// JSON body, `answer` BSS's 200 answer (without `error_code`).
 pub fn order_from_rating(
-    rating: Rating,
+    rating: PricedAnswer,
     request: &Value,
     answer: &Value,
     customer: CustomerInfo,
@@ -213,7 +221,7 @@ pub fn order_from_rating(
         .to_owned();
     let mut lines = Vec::new();
     let kind = match rating {
-        Rating::OnDemand => {
+        PricedAnswer::OnDemand => {
             let top = factor_of(answer, Decimal::ONE)?;
             let results = answer
                 .get("product_rating_results")
@@ -244,7 +252,7 @@ pub fn order_from_rating(
             }
             OrderKind::New
         }
-        Rating::Period => {
+        PricedAnswer::Period => {
             let official = answer
                 .get("official_website_rating_result")
                 .ok_or_else(|| unreadable("no official_website_rating_result"))?;
@@ -280,7 +288,7 @@ pub fn order_from_rating(
             }
             OrderKind::New
         }
-        Rating::Renew => {
+        PricedAnswer::Renew => {
             let official = answer
                 .get("official_website_rating_result")
                 .ok_or_else(|| unreadable("no official_website_rating_result"))?;
@@ -332,12 +340,22 @@ pub fn order_from_rating(
             }
             OrderKind::Renewal
         }
+        PricedAnswer::Orders | PricedAnswer::OrderDetail => {
+            for (i, o) in order_entries(answer, rating).into_iter().enumerate() {
+                let mut line = order_line(o)?;
+                line.id = format!("o{i}");
+                lines.push(line);
+            }
+            OrderKind::New
+        }
     };
     Ok(Order {
         action: match rating {
-            Rating::OnDemand => "ListOnDemandResourceRatings",
-            Rating::Period => "ListRateOnPeriodDetail",
-            Rating::Renew => "ListRenewRateOnPeriod",
+            PricedAnswer::OnDemand => "ListOnDemandResourceRatings",
+            PricedAnswer::Period => "ListRateOnPeriodDetail",
+            PricedAnswer::Renew => "ListRenewRateOnPeriod",
+            PricedAnswer::Orders => "ListCustomerOrders",
+            PricedAnswer::OrderDetail => "ShowCustomerOrderDetails",
         }
         .to_owned(),
         intent: Intent::Quote,
@@ -345,6 +363,108 @@ pub fn order_from_rating(
         customer,
         currency,
         lines,
+    })
+}
+
+/// The priced entries of an order answer, in a fixed order: every
+/// `order_infos[]` (listing), or `order_info` then `order_line_items[]`
+/// (details). Each is keyed by its position (`o<i>`), since a detail's
+/// order and its single line share the order id.
+fn order_entries(answer: &Value, which: PricedAnswer) -> Vec<&Value> {
+    match which {
+        PricedAnswer::Orders => answer
+            .get("order_infos")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default(),
+        _ => answer
+            .get("order_info")
+            .into_iter()
+            .chain(
+                answer
+                    .get("order_line_items")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten(),
+            )
+            .collect(),
+    }
+}
+
+fn order_entries_mut(answer: &mut Value, which: PricedAnswer) -> Vec<&mut Value> {
+    match which {
+        PricedAnswer::Orders => answer
+            .get_mut("order_infos")
+            .and_then(Value::as_array_mut)
+            .map(|a| a.iter_mut().collect())
+            .unwrap_or_default(),
+        _ => {
+            let Value::Object(m) = answer else {
+                return Vec::new();
+            };
+            let mut out = Vec::new();
+            let mut lines = None;
+            for (k, v) in m.iter_mut() {
+                match k.as_str() {
+                    "order_info" => out.insert(0, v),
+                    "order_line_items" => lines = v.as_array_mut(),
+                    _ => {}
+                }
+            }
+            out.extend(lines.into_iter().flatten());
+            out
+        }
+    }
+}
+
+/// One order (or order line) as a pricing line. Amounts are magnitudes:
+/// unsubscribe orders carry negative (refund) amounts, priced like the
+/// purchase they undo and written back negative.
+fn order_line(o: &Value) -> Result<LineItem, Error> {
+    let f = factor_of(o, Decimal::ONE)?;
+    let magnitude = |field: &str| {
+        o.get(field)
+            .and_then(decimal)
+            .map(|d| d.abs() * f)
+            .ok_or_else(|| unreadable(&format!("an order has no {field}")))
+    };
+    let trade = magnitude("amount_after_discount")?;
+    let official = magnitude("official_amount").unwrap_or(trade);
+    let service = o
+        .get("service_type_code")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let (count, unit) = match (
+        o.get("period_type").and_then(Value::as_i64),
+        o.get("period_num").and_then(Value::as_u64),
+    ) {
+        (Some(3), Some(n)) => (u32::try_from(n).unwrap_or(1), PeriodUnit::Year),
+        (Some(0), Some(n)) => (u32::try_from(n).unwrap_or(1), PeriodUnit::Day),
+        (_, Some(n)) => (u32::try_from(n).unwrap_or(1), PeriodUnit::Month),
+        _ => (1, PeriodUnit::Month),
+    };
+    Ok(LineItem {
+        id: String::new(),
+        product: last_segment(service),
+        sku: o
+            .get("product_id")
+            .and_then(Value::as_str)
+            .unwrap_or("order")
+            .to_owned(),
+        config: vec![(
+            "order_id".to_owned(),
+            o.get("order_id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+        )],
+        region: String::new(),
+        quantity: 1,
+        period_count: count,
+        period_unit: unit,
+        charge_type: ChargeType::Subscription,
+        official: official.max(trade),
+        official_trade: trade,
     })
 }
 
@@ -408,14 +528,14 @@ fn set(obj: &mut Value, field: &str, v: Value) {
 /// Rewrites `answer` (as read by [`order_from_rating`]) to the partner's
 /// quote. Partner bundle lines are added as extra rating results (id
 /// `tollgate:<code>`) and counted in the totals.
-pub fn rewrite(rating: Rating, answer: &mut Value, quote: &Quote) -> Result<(), Error> {
+pub fn rewrite(rating: PricedAnswer, answer: &mut Value, quote: &Quote) -> Result<(), Error> {
     let bundles: Vec<(&str, Decimal, Decimal, Decimal)> = quote
         .bundles
         .iter()
         .map(|b| (b.id.as_str(), b.list, b.discount, b.price))
         .collect();
     match rating {
-        Rating::OnDemand => {
+        PricedAnswer::OnDemand => {
             let top = factor_of(answer, Decimal::ONE)?;
             if let Some(results) = answer
                 .get_mut("product_rating_results")
@@ -455,7 +575,7 @@ pub fn rewrite(rating: Rating, answer: &mut Value, quote: &Quote) -> Result<(), 
             );
             set(answer, "discount_amount", num(quote.discount_total / top));
         }
-        Rating::Period => {
+        PricedAnswer::Period => {
             let official = answer
                 .get_mut("official_website_rating_result")
                 .ok_or_else(|| unreadable("no official_website_rating_result"))?;
@@ -522,7 +642,7 @@ pub fn rewrite(rating: Rating, answer: &mut Value, quote: &Quote) -> Result<(), 
             };
             set(answer, "optional_discount_rating_results", offers);
         }
-        Rating::Renew => {
+        PricedAnswer::Renew => {
             let f = answer
                 .get("official_website_rating_result")
                 .map_or(Ok(Decimal::ONE), |o| factor_of(o, Decimal::ONE))?;
@@ -563,6 +683,31 @@ pub fn rewrite(rating: Rating, answer: &mut Value, quote: &Quote) -> Result<(), 
                 }])
             };
             set(answer, "optional_discount_rating_results", offers);
+        }
+        PricedAnswer::Orders | PricedAnswer::OrderDetail => {
+            for (i, o) in order_entries_mut(answer, rating).into_iter().enumerate() {
+                let f = factor_of(o, Decimal::ONE)?;
+                let line = quote_line(quote, &format!("o{i}"))
+                    .ok_or_else(|| unreadable("an order the module did not price"))?;
+                let refund = o
+                    .get("amount_after_discount")
+                    .and_then(decimal)
+                    .is_some_and(|d| d.is_sign_negative());
+                let signed = |d: Decimal| if refund { -d } else { d };
+                set(o, "amount_after_discount", num(signed(line.price / f)));
+                set(o, "official_amount", num(signed(line.list / f)));
+                if let Some(info) = o.get_mut("amount_info") {
+                    let discounts = if line.discount.is_zero() {
+                        json!([])
+                    } else {
+                        json!([{
+                            "discount_type": PARTNER_DISCOUNT_TYPE.to_string(),
+                            "discount_amount": num(line.discount / f),
+                        }])
+                    };
+                    set(info, "discounts", discounts);
+                }
+            }
         }
     }
     Ok(())

@@ -47,14 +47,15 @@ fn on_demand_amounts_are_normalised_by_measure_id() {
     let request = json!({"product_infos": [{"id": "1", "cloud_service_type": "hws.service.type.ec2",
         "resource_type": "hws.resource.type.vm", "resource_spec": "c6.large.2.linux", "region": "cn-north-4",
         "usage_value": 1, "subscription_num": 1}]});
-    let order = order_from_rating(Rating::OnDemand, &request, &answer, customer()).expect("order");
+    let order =
+        order_from_rating(PricedAnswer::OnDemand, &request, &answer, customer()).expect("order");
     assert_eq!(order.lines[0].official, d("0.78"));
     assert_eq!(order.lines[0].official_trade, d("0.702"));
     assert_eq!(order.lines[0].product, "ec2");
     assert_eq!(order.lines[0].charge_type, ChargeType::PayAsYouGo);
     let quote = markup(&order);
     let mut answer = answer;
-    rewrite(Rating::OnDemand, &mut answer, &quote).expect("rewrite");
+    rewrite(PricedAnswer::OnDemand, &mut answer, &quote).expect("rewrite");
     // 0.86 yuan written back in fen.
     assert_eq!(
         answer["product_rating_results"][0]["amount"].to_string(),
@@ -77,7 +78,8 @@ fn period_rating_uses_the_best_offer_as_the_partner_cost_and_lists_one_offer() {
              "product_rating_results": [{"id": "1", "amount": 941.76, "measure_id": 1}]}]});
     let request = json!({"product_infos": [{"id": "1", "cloud_service_type": "hws.service.type.ec2",
         "resource_type": "hws.resource.type.vm", "period_type": 3, "period_num": 1, "subscription_num": 1}]});
-    let order = order_from_rating(Rating::Period, &request, &answer, customer()).expect("order");
+    let order =
+        order_from_rating(PricedAnswer::Period, &request, &answer, customer()).expect("order");
     assert_eq!(order.lines[0].official_trade, d("941.76"));
     assert_eq!(order.lines[0].period_unit, PeriodUnit::Year);
     let mut quote = markup(&order);
@@ -86,7 +88,7 @@ fn period_rating_uses_the_best_offer_as_the_partner_cost_and_lists_one_offer() {
     quote.lines[0].price = quote.lines[0].list - d("57.55");
     let quote = Quote::new(quote.module, quote.currency, quote.lines, vec![]);
     let mut answer = answer;
-    rewrite(Rating::Period, &mut answer, &quote).expect("rewrite");
+    rewrite(PricedAnswer::Period, &mut answer, &quote).expect("rewrite");
     let offers = answer["optional_discount_rating_results"]
         .as_array()
         .expect("offers");
@@ -106,13 +108,14 @@ fn renewal_amounts_stay_strings_and_split_the_list_price_exactly() {
         "official_website_rating_result": {"official_website_amount": "122.20", "measure_id": 1},
         "optional_discount_rating_results": [], "fail_resource_infos": []});
     let request = json!({"resource_ids": ["a", "b"], "period_type": 2, "period_num": 1});
-    let order = order_from_rating(Rating::Renew, &request, &answer, customer()).expect("order");
+    let order =
+        order_from_rating(PricedAnswer::Renew, &request, &answer, customer()).expect("order");
     let official: Decimal = order.lines.iter().map(|l| l.official).sum();
     assert_eq!(official, d("122.20"));
     assert_eq!(order.kind, OrderKind::Renewal);
     let quote = markup(&order);
     let mut answer = answer;
-    rewrite(Rating::Renew, &mut answer, &quote).expect("rewrite");
+    rewrite(PricedAnswer::Renew, &mut answer, &quote).expect("rewrite");
     assert!(answer["renew_inquiry_results"][0]["amount"].is_string());
     assert_eq!(
         answer["official_website_rating_result"]["official_website_amount"],
@@ -123,7 +126,58 @@ fn renewal_amounts_stay_strings_and_split_the_list_price_exactly() {
 #[test]
 fn unknown_units_and_missing_amounts_are_unreadable() {
     let answer = json!({"measure_id": 9, "product_rating_results": [{"id": "1", "amount": 1, "official_website_amount": 1}]});
-    assert!(order_from_rating(Rating::OnDemand, &json!({}), &answer, customer()).is_err());
+    assert!(order_from_rating(PricedAnswer::OnDemand, &json!({}), &answer, customer()).is_err());
     let answer = json!({"measure_id": 1, "product_rating_results": [{"id": "1"}]});
-    assert!(order_from_rating(Rating::OnDemand, &json!({}), &answer, customer()).is_err());
+    assert!(order_from_rating(PricedAnswer::OnDemand, &json!({}), &answer, customer()).is_err());
+}
+
+#[test]
+fn order_listings_show_partner_prices_and_keep_refunds_negative() {
+    let answer = json!({"total_count": 2, "order_infos": [
+        {"order_id": "CS1", "service_type_code": "hws.service.type.ec2", "amount_after_discount": 941.76,
+         "official_amount": 1046.4, "measure_id": 1,
+         "amount_info": {"discounts": [{"discount_type": "607", "discount_amount": 104.64}]}},
+        {"order_id": "CS2", "service_type_code": "hws.service.type.ec2", "amount_after_discount": -100,
+         "official_amount": -100, "measure_id": 1}]});
+    let order =
+        order_from_rating(PricedAnswer::Orders, &json!(null), &answer, customer()).expect("order");
+    assert_eq!(order.lines.len(), 2);
+    assert_eq!(order.lines[0].official, d("1046.4"));
+    assert_eq!(order.lines[1].official_trade, d("100"));
+    let quote = markup(&order);
+    let mut answer = answer;
+    rewrite(PricedAnswer::Orders, &mut answer, &quote).expect("rewrite");
+    assert_eq!(
+        answer["order_infos"][0]["amount_after_discount"].to_string(),
+        "1151.04"
+    );
+    assert_eq!(
+        answer["order_infos"][0]["amount_info"]["discounts"],
+        json!([])
+    );
+    assert_eq!(
+        answer["order_infos"][1]["amount_after_discount"].to_string(),
+        "-110"
+    );
+}
+
+#[test]
+fn order_details_price_the_order_and_its_lines() {
+    let answer = json!({"total_count": 1,
+        "order_info": {"order_id": "CS1", "amount_after_discount": 35, "official_amount": 35, "measure_id": 1},
+        "order_line_items": [{"order_id": "CS1", "amount_after_discount": 35, "official_amount": 35, "period_type": 2, "period_num": 1}]});
+    let order = order_from_rating(PricedAnswer::OrderDetail, &json!(null), &answer, customer())
+        .expect("order");
+    assert_eq!(order.lines.len(), 2);
+    let quote = markup(&order);
+    let mut answer = answer;
+    rewrite(PricedAnswer::OrderDetail, &mut answer, &quote).expect("rewrite");
+    assert_eq!(
+        answer["order_info"]["amount_after_discount"].to_string(),
+        "38.5"
+    );
+    assert_eq!(
+        answer["order_line_items"][0]["amount_after_discount"].to_string(),
+        "38.5"
+    );
 }

@@ -29,7 +29,7 @@ use crate::error::{Error, Origin};
 use crate::huawei::call::{HuaweiCall, format_sdk_date};
 use crate::huawei::keys::{HuaweiSide, HuaweiWho};
 use crate::huawei::outbound::{OutboundCall, signed_request};
-use crate::huawei::pricing::{self as hwpricing, Rating, decimal, measure_factor};
+use crate::huawei::pricing::{self as hwpricing, PricedAnswer, decimal, measure_factor};
 use crate::ledger::money::Micros;
 use crate::ledger::{NewHold, Reserved, now_ms};
 use crate::pricing::{Admission, ChargeType, Intent, LineItem, Order, OrderKind, PeriodUnit};
@@ -417,7 +417,8 @@ impl Gateway {
                 Some(ask.clone()),
             )
             .await?;
-        let mut order = hwpricing::order_from_rating(Rating::Renew, &ask, &v, customer_info(who))?;
+        let mut order =
+            hwpricing::order_from_rating(PricedAnswer::Renew, &ask, &v, customer_info(who))?;
         order.intent = Intent::Purchase;
         order.action = "RenewalResources".to_owned();
         let trade = order.lines.iter().map(|l| l.official_trade).sum();

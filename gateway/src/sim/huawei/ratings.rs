@@ -142,9 +142,14 @@ pub fn on_demand(ctx: &mut Ctx<'_>) -> Result<Reply, Error> {
     for (p, info) in products(ctx)? {
         let factor = str_field(info, "usage_factor")?;
         let _ = factor;
+        // A JSON number, or the decimal text some SDKs send for it.
         let usage: Decimal = match info.get("usage_value") {
             Some(Value::Number(n)) => n
                 .to_string()
+                .parse()
+                .map_err(|_| cbc_param("product_infos.usage_value must be a number"))?,
+            Some(Value::String(s)) => s
+                .trim()
                 .parse()
                 .map_err(|_| cbc_param("product_infos.usage_value must be a number"))?,
             _ => return Err(cbc_param("product_infos.usage_value is required")),
