@@ -237,7 +237,20 @@ async fn ratings_show_partner_prices_normalised_and_in_huawei_fields() {
         "{}: run scripts/build-guests",
         wasm.display()
     );
-    let stack = Stack::start_priced(&wasm, &policies().join("pricing/reference.toml"));
+    // The example's region quota names Alibaba regions, and BSS order
+    // details carry no region, so this partner's config drops it (a
+    // Huawei reseller lists its own regions or none).
+    let reference =
+        std::fs::read_to_string(policies().join("pricing/reference.toml")).expect("config");
+    let quota = "[[quota]]\nname = \"allowed-regions\"\nallowed_regions = [\"cn-hangzhou\", \"cn-shanghai\"]\n";
+    assert!(
+        reference.contains(quota),
+        "the example's region quota moved"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("huawei-partner.toml");
+    std::fs::write(&config, reference.replace(quota, "")).expect("write config");
+    let stack = Stack::start_priced(&wasm, &config);
     let acme = Hw::acme(&stack);
     // acme (enterprise): the global 10 % markup on the list price.
     let r = acme
@@ -306,6 +319,25 @@ async fn ratings_show_partner_prices_normalised_and_in_huawei_fields() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["error_code"], "CBC.30050009");
+    // Orders show, and paying one holds, the partner price: 35.00 + 10 %.
+    let r = acme
+        .call(Method::GET, "/v2/orders/customer-orders?status=6", None)
+        .await;
+    assert_eq!(
+        dec(&r.body["order_infos"][0]["amount_after_discount"]),
+        "38.5".parse().expect("d")
+    );
+    let pending = r.body["order_infos"][0]["order_id"]
+        .as_str()
+        .expect("pending")
+        .to_owned();
+    let pay = json!({"order_id": pending, "use_coupon": "NO", "use_discount": "NO"});
+    let r = acme
+        .call(Method::POST, "/v3/orders/customer-orders/pay", Some(pay))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let (_, b) = admin(&stack, Method::GET, "/v1/budgets/acme", Value::Null).await;
+    assert_eq!(dec(&b["consumed"]), "38.5".parse().expect("d"), "{b}");
 }
 
 #[tokio::test]
