@@ -575,3 +575,56 @@ async fn provider_errors_keep_their_cbc_code_and_status() {
         (StatusCode::INTERNAL_SERVER_ERROR, Some("CBC.0999"))
     );
 }
+
+#[tokio::test]
+async fn a_payment_whose_answer_is_lost_is_settled_by_asking_bss() {
+    let stack = Stack::start();
+    let acme = Hw::acme(&stack);
+    let r = acme
+        .call(Method::GET, "/v2/orders/customer-orders?status=6", None)
+        .await;
+    let pending = r.body["order_infos"][0]["order_id"]
+        .as_str()
+        .expect("pending")
+        .to_owned();
+    let pay = json!({"order_id": pending, "use_coupon": "NO", "use_discount": "NO"});
+    // BSS closes the connection before paying: the outcome is unknown to
+    // the gateway, which asks BSS, finds the order unpaid and releases.
+    stack
+        .set_faults(json!({"drop_next": 1, "only_action": "PayOrders"}))
+        .await;
+    let r = acme
+        .call(
+            Method::POST,
+            "/v3/orders/customer-orders/pay",
+            Some(pay.clone()),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error_code"].as_str()),
+        (StatusCode::BAD_GATEWAY, Some("CBC.0999")),
+        "{}",
+        r.body
+    );
+    let (_, b) = admin(&stack, Method::GET, "/v1/budgets/acme", Value::Null).await;
+    assert_eq!(
+        (dec(&b["consumed"]), dec(&b["held"])),
+        (Decimal::ZERO, Decimal::ZERO),
+        "{b}"
+    );
+    let (_, holds) = admin(
+        &stack,
+        Method::GET,
+        "/v1/budgets/acme/holds?state=all",
+        Value::Null,
+    )
+    .await;
+    assert!(holds.to_string().contains("released"), "{holds}");
+    // The retry pays and is charged once.
+    let r = acme
+        .call(Method::POST, "/v3/orders/customer-orders/pay", Some(pay))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    let (_, b) = admin(&stack, Method::GET, "/v1/budgets/acme", Value::Null).await;
+    assert_eq!(dec(&b["consumed"]), "35".parse().expect("d"), "{b}");
+}

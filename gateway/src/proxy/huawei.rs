@@ -134,7 +134,7 @@ impl Gateway {
         let answer = self.huawei_forward(side, &call, &who).await;
         if let Some(ticket) = &hold {
             ctx.phase = Phase::Settle;
-            self.huawei_settle(ctx, ticket, &answer).await;
+            self.huawei_settle(ctx, side, &who, ticket, &answer).await;
         }
         let mut answer = answer?;
 

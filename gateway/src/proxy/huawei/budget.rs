@@ -15,9 +15,11 @@
 //!
 //! Settle: a success (2xx without `error_code`) commits with the order id
 //! (the paid order, or the renewal's first `order_ids`); a provider refusal
-//! or a connect failure releases; a timeout or reset leaves the outcome
-//! unknown (marked for the reconciler, which expires it when no matching
-//! order is found). Ledger refusals are answered `CBC.18000016`
+//! or a connect failure releases; after a timeout or reset the paid
+//! order's status is asked from BSS (completed → commit, pending or
+//! cancelled → release); a renewal, or a payment BSS cannot be asked about,
+//! is left unknown (marked for the reconciler, which today only asks
+//! Alibaba and so expires it: a known gap). Ledger refusals are answered `CBC.18000016`
 //! ("insufficient permissions, contact your partner").
 
 use http::{Method, StatusCode};
@@ -192,6 +194,8 @@ impl Gateway {
     pub(super) async fn huawei_settle(
         &self,
         ctx: &RequestCtx,
+        side: &HuaweiSide,
+        who: &HuaweiWho,
         ticket: &HwTicket,
         answer: &Result<Answer, Error>,
     ) {
@@ -231,10 +235,22 @@ impl Gateway {
                 .release(&ticket.hold_id, "the provider was not reached", false, now)
                 .await
                 .map(|()| "released"),
-            Err(_) => store
-                .mark_unknown(&ticket.hold_id, "no answer from the provider", now)
-                .await
-                .map(|()| "unknown"),
+            Err(_) => match self.paid_status(side, who, ticket).await {
+                // The payment was made: charge it.
+                Some(5) => store
+                    .commit(&ticket.hold_id, ticket.order_id.as_deref(), None, now)
+                    .await
+                    .map(|_| "committed"),
+                // Still unpaid (or cancelled): nothing was charged.
+                Some(4 | 6) => store
+                    .release(&ticket.hold_id, "the order was not paid", false, now)
+                    .await
+                    .map(|()| "released"),
+                _ => store
+                    .mark_unknown(&ticket.hold_id, "no answer from the provider", now)
+                    .await
+                    .map(|()| "unknown"),
+            },
         };
         match result {
             Ok(outcome) => tracing::info!(
@@ -251,6 +267,29 @@ impl Gateway {
                 "huawei hold could not be settled; left to the reconciler"
             ),
         }
+    }
+
+    /// After a payment whose answer was lost: the paid order's status as
+    /// BSS now reports it (5 completed, 6 pending payment, 4 cancelled), so
+    /// the hold is settled by fact rather than left unknown. `None` for
+    /// renewals (their order id is in the lost answer) or when BSS cannot
+    /// be asked either.
+    async fn paid_status(
+        &self,
+        side: &HuaweiSide,
+        who: &HuaweiWho,
+        ticket: &HwTicket,
+    ) -> Option<i64> {
+        let order_id = ticket.order_id.as_deref()?;
+        let path = format!(
+            "/v2/orders/customer-orders/details/{}",
+            tollgate_sign::encode::percent_encode(order_id)
+        );
+        let v = self
+            .ask_huawei(side, who, Method::GET, &path, "", None)
+            .await
+            .ok()?;
+        v.get("order_info")?.get("status")?.as_i64()
     }
 
     /// Asks BSS (with the held credential) and returns the JSON answer;

@@ -350,8 +350,11 @@ const ROUTES: &[(&str, &str, &str, OpFn)] = &[
     ),
 ];
 
+/// A routed call: the operation's name, its function, the path placeholders.
+type Routed = (&'static str, OpFn, Vec<(String, String)>);
+
 /// The operation serving `method` + `path`, with its placeholders.
-pub fn route(method: &Method, path: &str) -> Option<(&'static str, OpFn, Vec<(String, String)>)> {
+pub fn route(method: &Method, path: &str) -> Option<Routed> {
     let segments = normalise(path)?;
     ROUTES.iter().find_map(|(m, pattern, name, op)| {
         if *m != method.as_str() {
