@@ -197,3 +197,6 @@ impl HuaweiSide {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
