@@ -157,7 +157,8 @@ impl HuaweiSide {
     }
 
     /// Authenticates like APIG, in its order: `X-Sdk-Date` window, key,
-    /// signature; then Tollgate's rules: no temporary credentials (only
+    /// signature; then Tollgate's rules: the body is signed (no
+    /// `UNSIGNED-PAYLOAD`), no temporary credentials (only
     /// issued AK/SKs exist), and an `X-Domain-Id` (sent by SDK global
     /// credentials) must name the key's own customer account. Every
     /// refusal is `APIG.0301` 401, as Huawei answers them.
@@ -169,6 +170,20 @@ impl HuaweiSide {
             .filter(|k| k.enabled)
             .ok_or_else(|| auth_failed("the access key does not exist or is disabled"))?;
         call.verify(key.secret.expose_secret())?;
+        // The signature covers `X-Sdk-Content-Sha256` instead of the body
+        // when it is sent: APIG accepts `UNSIGNED-PAYLOAD`, but then a body
+        // could be swapped under a valid signature, so Tollgate takes only
+        // the body's real hash (the SDKs send the header only for non-JSON
+        // uploads, which BSS has none of).
+        if let Some(claimed) = call.header(tollgate_sign::huawei::CONTENT_SHA256_HEADER)
+            && !claimed
+                .trim()
+                .eq_ignore_ascii_case(&tollgate_sign::sha256_hex(&call.body))
+        {
+            return Err(auth_failed(
+                "X-Sdk-Content-Sha256 must be the body's SHA-256 (unsigned payloads are not accepted)",
+            ));
+        }
         if call.header("x-security-token").is_some() {
             return Err(auth_failed(
                 "temporary security credentials are not accepted",

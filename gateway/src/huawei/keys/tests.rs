@@ -141,3 +141,39 @@ fn a_key_without_a_held_credential_stops_the_start() {
     );
     assert!(side(true).is_ok());
 }
+
+#[test]
+fn an_unsigned_or_mismatched_payload_is_refused() {
+    let side = side(true).expect("loads");
+    let now = OffsetDateTime::now_utc();
+    let body = Bytes::from_static(b"{\"order_id\":\"CS1\"}");
+    let sign = |content_sha: &str| {
+        let req = signed_request(
+            &OutboundCall {
+                method: Method::POST,
+                raw_path: "/v3/orders/customer-orders/pay",
+                raw_query: "",
+                domain_id: None,
+                extra_headers: vec![("x-sdk-content-sha256".to_owned(), content_sha.to_owned())],
+                content_type: Some("application/json"),
+                body: body.clone(),
+            },
+            "http",
+            "127.0.0.1:8080",
+            HuaweiKey {
+                access_key_id: "TGHWACME",
+                secret: "acme-issued-secret",
+            },
+            &format_sdk_date(now),
+        );
+        HuaweiCall::parse(&req.into_parts().0, body.clone()).expect("parse")
+    };
+    // Correctly signed, but the body is not covered: a swapped body would pass.
+    let err = side
+        .authenticate(&sign("UNSIGNED-PAYLOAD"), now)
+        .expect_err("unsigned");
+    assert_eq!(err.code, "APIG.0301");
+    assert!(side.authenticate(&sign(&"0".repeat(64)), now).is_err());
+    side.authenticate(&sign(&tollgate_sign::sha256_hex(&body)), now)
+        .expect("the real hash is fine");
+}
