@@ -227,6 +227,12 @@ async fn main_apis_reach_bss_with_the_partner_held_credential() {
         seen[2].body.as_deref(),
         Some(on_demand().to_string().as_str())
     );
+    // Counted per catalogued operation, under the huawei provider label.
+    let metrics = http_get(stack.gateway.addr, "/metrics").await;
+    assert!(
+        metrics.contains(r#"provider="huawei",action="ListCustomerOrders",outcome="ok""#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
