@@ -634,3 +634,70 @@ async fn a_payment_whose_answer_is_lost_is_settled_by_asking_bss() {
     let (_, b) = admin(&stack, Method::GET, "/v1/budgets/acme", Value::Null).await;
     assert_eq!(dec(&b["consumed"]), "35".parse().expect("d"), "{b}");
 }
+
+#[tokio::test]
+async fn a_frozen_budget_stops_pay_renew_and_unsubscribe_but_not_reads() {
+    let stack = Stack::start();
+    let acme = Hw::acme(&stack);
+    let r = acme
+        .call(
+            Method::POST,
+            "/v2/orders/suscriptions/resources/query",
+            Some(json!({})),
+        )
+        .await;
+    let ecs = r.body["data"][0]["resource_id"]
+        .as_str()
+        .expect("ecs")
+        .to_owned();
+    let (s, v) = admin(
+        &stack,
+        Method::PUT,
+        "/v1/budgets/acme/status",
+        json!({"status": "frozen"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let before = huawei_recorded(&stack).await.len();
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/v3/orders/customer-orders/pay",
+            json!({"order_id": "CS1", "use_coupon": "NO", "use_discount": "NO"}),
+        ),
+        (
+            Method::POST,
+            "/v2/orders/subscriptions/resources/renew",
+            json!({"resource_ids": [ecs], "period_type": 2, "period_num": 1, "is_auto_pay": 1}),
+        ),
+        (
+            Method::POST,
+            "/v2/orders/subscriptions/resources/unsubscribe",
+            json!({"resource_ids": [ecs], "unsubscribe_type": 1}),
+        ),
+    ] {
+        let r = acme.call(method, path, Some(body)).await;
+        assert_eq!(
+            (r.status, r.body["error_code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("CBC.18000016")),
+            "{path}: {}",
+            r.body
+        );
+        assert!(
+            r.body["error_msg"]
+                .as_str()
+                .is_some_and(|m| m.contains("frozen")),
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(
+        huawei_recorded(&stack).await.len(),
+        before,
+        "nothing reached BSS"
+    );
+    let r = acme
+        .call(Method::GET, "/v2/orders/customer-orders", None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "reads still work: {}", r.body);
+}
