@@ -24,7 +24,8 @@ struct Hw {
     ak: String,
     secret: String,
     domain: Option<String>,
-    date: OffsetDateTime,
+    /// `X-Sdk-Date`: `None` signs at call time (as the SDKs do).
+    date: Option<OffsetDateTime>,
 }
 
 struct Reply {
@@ -40,7 +41,7 @@ impl Hw {
             ak: ACME_HW_AK.into(),
             secret: secret("huawei/acme-customer.sk"),
             domain: Some(ACME_DOMAIN.into()),
-            date: OffsetDateTime::now_utc(),
+            date: None,
         }
     }
 
@@ -74,7 +75,7 @@ impl Hw {
                 access_key_id: &self.ak,
                 secret: &self.secret,
             },
-            &format_sdk_date(self.date),
+            &format_sdk_date(self.date.unwrap_or_else(OffsetDateTime::now_utc)),
         );
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -369,8 +370,13 @@ async fn pay_and_auto_paid_renewals_are_held_against_the_budget() {
     let (_, b) = admin(&stack, Method::GET, "/v1/budgets/acme", Value::Null).await;
     assert_eq!(dec(&b["consumed"]), "35".parse().expect("d"), "{b}");
     assert_eq!(dec(&b["held"]), Decimal::ZERO, "{b}");
-    // Paying again: BSS refuses, the hold is released, nothing more consumed.
-    let r = acme
+    // Paying again (signed again, a second later): BSS refuses, the hold
+    // is released, nothing more consumed.
+    let later = Hw {
+        date: Some(OffsetDateTime::now_utc() + time::Duration::seconds(1)),
+        ..Hw::acme(&stack)
+    };
+    let r = later
         .call(Method::POST, "/v3/orders/customer-orders/pay", Some(pay))
         .await;
     assert_eq!(
@@ -468,7 +474,7 @@ async fn refusals_are_in_huawei_format_and_reach_nothing() {
         (StatusCode::UNAUTHORIZED, Some("APIG.0301"))
     );
     let mut acme = Hw::acme(&stack);
-    acme.date = OffsetDateTime::now_utc() - time::Duration::minutes(20);
+    acme.date = Some(OffsetDateTime::now_utc() - time::Duration::minutes(20));
     let r = acme.call(Method::GET, path, None).await;
     assert_eq!(
         (r.status, r.body["error_code"].as_str()),
@@ -626,8 +632,12 @@ async fn a_payment_whose_answer_is_lost_is_settled_by_asking_bss() {
     )
     .await;
     assert!(holds.to_string().contains("released"), "{holds}");
-    // The retry pays and is charged once.
-    let r = acme
+    // The retry (signed again) pays and is charged once.
+    let later = Hw {
+        date: Some(OffsetDateTime::now_utc() + time::Duration::seconds(1)),
+        ..Hw::acme(&stack)
+    };
+    let r = later
         .call(Method::POST, "/v3/orders/customer-orders/pay", Some(pay))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
@@ -700,4 +710,48 @@ async fn a_frozen_budget_stops_pay_renew_and_unsubscribe_but_not_reads() {
         .call(Method::GET, "/v2/orders/customer-orders", None)
         .await;
     assert_eq!(r.status, StatusCode::OK, "reads still work: {}", r.body);
+}
+
+#[tokio::test]
+async fn a_replayed_state_changing_call_is_refused_reads_are_not() {
+    let stack = Stack::start();
+    let acme = Hw::acme(&stack);
+    let r = acme
+        .call(
+            Method::POST,
+            "/v2/orders/suscriptions/resources/query",
+            Some(json!({})),
+        )
+        .await;
+    let ecs = r.body["data"][0]["resource_id"]
+        .as_str()
+        .expect("ecs")
+        .to_owned();
+    // The same signed request twice (same X-Sdk-Date, same signature).
+    let mut acme = acme;
+    acme.date = Some(OffsetDateTime::now_utc());
+    let path = format!("/v2/orders/subscriptions/resources/autorenew/{ecs}");
+    let first = acme.call(Method::POST, &path, None).await;
+    assert_eq!(first.status, StatusCode::NO_CONTENT, "{}", first.body);
+    let before = huawei_recorded(&stack).await.len();
+    let again = acme.call(Method::POST, &path, None).await;
+    assert_eq!(
+        (again.status, again.body["error_code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("CBC.99008040")),
+        "{}",
+        again.body
+    );
+    assert_eq!(
+        huawei_recorded(&stack).await.len(),
+        before,
+        "the replay reached nothing"
+    );
+    // Reads may repeat (an SDK may send the same list twice in a second).
+    let a = acme
+        .call(Method::GET, "/v2/orders/customer-orders", None)
+        .await;
+    let b = acme
+        .call(Method::GET, "/v2/orders/customer-orders", None)
+        .await;
+    assert_eq!((a.status, b.status), (StatusCode::OK, StatusCode::OK));
 }

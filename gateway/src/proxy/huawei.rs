@@ -126,6 +126,9 @@ impl Gateway {
             &ctx.request_id,
         )?;
         own_account_only(&call, &who)?;
+        if matches!(api.kind, Some(Kind::Purchase | Kind::Modify)) {
+            side.once(&call, time::OffsetDateTime::now_utc())?;
+        }
 
         ctx.phase = Phase::Reserve;
         let hold = self.huawei_reserve(ctx, side, &call, &who, api).await?;

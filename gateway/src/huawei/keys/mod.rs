@@ -16,9 +16,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use time::OffsetDateTime;
 
-use super::call::{HuaweiCall, auth_failed};
+use super::call::{HuaweiCall, SDK_DATE_WINDOW_SECS, auth_failed, parse_sdk_date};
 use super::outbound::HuaweiKey;
-use crate::auth::Customer;
+use crate::auth::{Customer, NonceCache, NonceError};
 use crate::config::{CustomersFile, HuaweiPartnerConfig};
 use crate::error::Error;
 use crate::secret::{ExposeSecret as _, SecretString};
@@ -63,11 +63,20 @@ pub struct HuaweiWho {
     pub domain_id: String,
 }
 
+/// How many state-changing calls are remembered for replay refusal.
+/// 100,000 × ~120 bytes ≈ 12 MiB; pay/renew/unsubscribe calls are rare next
+/// to reads, so this covers over 100 such calls per second for the whole
+/// 15-minute window. When full of live entries, such calls are refused
+/// (`CBC.0250`, flow control) rather than let a replay through.
+pub const REPLAY_CAPACITY: usize = 100_000;
+
 /// The resolved Huawei configuration.
 #[derive(Debug)]
 pub struct HuaweiSide {
     issued: HashMap<String, IssuedKey>,
     held: HashMap<String, HeldKey>,
+    /// Signatures of state-changing calls seen inside their window.
+    replays: NonceCache,
     /// The BSS endpoint.
     pub upstream: HuaweiUpstream,
 }
@@ -147,6 +156,7 @@ impl HuaweiSide {
         Ok(Self {
             issued,
             held,
+            replays: NonceCache::new(REPLAY_CAPACITY),
             upstream,
         })
     }
@@ -201,6 +211,36 @@ impl HuaweiSide {
             customer: key.customer.clone(),
             domain_id: key.domain_id.clone(),
         })
+    }
+
+    /// Huawei signatures carry no nonce (API Gateway accepts the same
+    /// signed call again for 15 minutes). For calls that change state or
+    /// spend money Tollgate accepts a signature once while its `X-Sdk-Date`
+    /// is in the window, so a captured payment or renewal cannot be
+    /// replayed: `CBC.99008040` ("operation too frequent", 400). Call after
+    /// [`Self::authenticate`], so only correctly signed calls are remembered.
+    pub fn once(&self, call: &HuaweiCall, now: OffsetDateTime) -> Result<(), Error> {
+        let at = parse_sdk_date(&call.sdk_date).map_or(0, OffsetDateTime::unix_timestamp);
+        match self.replays.insert(
+            call.access_key_id(),
+            &call.authorization.signature,
+            at + SDK_DATE_WINDOW_SECS,
+            now.unix_timestamp(),
+        ) {
+            Ok(()) => Ok(()),
+            Err(NonceError::Replayed | NonceError::TooLong) => Err(Error::customer(
+                http::StatusCode::BAD_REQUEST,
+                "CBC.99008040",
+                "Operation too frequent: this signed request was already received; sign it again to repeat it.",
+                "replay",
+            )),
+            Err(NonceError::Full) => Err(Error::customer(
+                http::StatusCode::TOO_MANY_REQUESTS,
+                "CBC.0250",
+                "Flow control: too many state-changing calls in the signature window; retry later.",
+                "replay_cache_full",
+            )),
+        }
     }
 
     /// The credential the partner holds for `customer` (checked at load for
