@@ -202,8 +202,10 @@ fn generate(
             name: "Bench".into(),
             aliyun_uid: "2999999999999999".into(),
             group: Some("load".into()),
+            huawei_domain_id: None,
         }],
         keys: Vec::new(),
+        huawei_keys: Vec::new(),
     };
     let authz = Authz::from_sources(
         catalog.clone(),

@@ -32,9 +32,14 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// The `Code` of an error (or BSS success) envelope.
+    /// The `Code` of an error (or BSS success) envelope; for Huawei
+    /// answers, the `error_code`.
     pub fn code(&self) -> &str {
-        self.json.get("Code").and_then(|c| c.as_str()).unwrap_or("")
+        self.json
+            .get("Code")
+            .or_else(|| self.json.get("error_code"))
+            .and_then(|c| c.as_str())
+            .unwrap_or("")
     }
 }
 
@@ -134,5 +139,63 @@ impl AliyunClient {
         params: &[(&str, &str)],
     ) -> anyhow::Result<Reply> {
         self.send(self.request(action, version, params)).await
+    }
+}
+
+/// A small signing client for Huawei calls (`SDK-HMAC-SHA256`, as the
+/// official SDKs sign with global credentials). The demo uses it; nothing
+/// in the request path does.
+#[derive(Debug, Clone)]
+pub struct HuaweiClient {
+    inner: AliyunClient,
+    domain_id: Option<String>,
+}
+
+impl HuaweiClient {
+    /// A client for `authority` signing with `(access_key_id, secret)`,
+    /// sending `X-Domain-Id: domain_id` when given.
+    pub fn new(
+        authority: &str,
+        access_key_id: &str,
+        secret: &str,
+        domain_id: Option<&str>,
+    ) -> Self {
+        Self {
+            inner: AliyunClient::new(authority, access_key_id, secret, OutboundScheme::Rpc),
+            domain_id: domain_id.map(str::to_owned),
+        }
+    }
+
+    /// Signs and sends `method path?query` with an optional JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<Reply> {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let body = body.map(ToString::to_string).unwrap_or_default();
+        let call = crate::huawei::outbound::OutboundCall {
+            method,
+            raw_path: path,
+            raw_query: query,
+            domain_id: self.domain_id.as_deref(),
+            extra_headers: Vec::new(),
+            content_type: (!body.is_empty()).then_some("application/json;charset=UTF-8"),
+            body: Bytes::from(body),
+        };
+        let req = crate::huawei::outbound::signed_request(
+            &call,
+            "http",
+            &self.inner.authority,
+            crate::huawei::outbound::HuaweiKey {
+                access_key_id: &self.inner.access_key_id,
+                secret: &self.inner.secret,
+            },
+            &crate::huawei::call::format_sdk_date(time::OffsetDateTime::now_utc()),
+        );
+        self.inner.send(req).await
     }
 }

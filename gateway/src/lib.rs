@@ -11,7 +11,7 @@
 //! | step | module |
 //! |---|---|
 //! | listen, limits, shutdown | [`server`] |
-//! | parse the provider's wire format | [`aliyun`] |
+//! | parse the provider's wire format | [`aliyun`], [`huawei`] (Huawei calls take their own phases: `proxy/huawei.rs`) |
 //! | authenticate (signature, window, nonce, key → customer, OwnerId) | [`auth`] |
 //! | classify (what the API is: kind, permission codes) | [`catalog`] |
 //! | authorize (customer policies, IAM 1.1 syntax) | [`authz`] |
@@ -23,7 +23,8 @@
 //! | the phases, in order, with a per-request context | [`proxy`] |
 //! | errors → provider format (one place per provider) | [`aliyun::envelope`], [`huawei::envelope`] |
 //!
-//! Plus [`sim`], the simulated cloud every test and the demo run against.
+//! Plus [`sim`], the simulated cloud (Alibaba BSS and ECS, Huawei BSS) every
+//! test and the demo run against.
 //!
 //! Guarantees this crate keeps (and its tests check):
 //! * a customer can never act as another customer: `OwnerId` is always set by

@@ -6,6 +6,7 @@ mod support;
 
 mod alibaba;
 mod budget;
+mod huawei;
 mod ops;
 mod permissions;
 mod pricing;

@@ -148,3 +148,79 @@ async fn official_python_sdks_see_partner_prices() {
         assert_eq!(p["trade_price"], "123.36", "{p}");
     }
 }
+
+/// The official Huawei BSS SDK (`huaweicloudsdkbss`), pointed at the
+/// gateway over http with a customer's issued AK/SK and domain id
+/// (GlobalCredentials, so it never calls IAM), lists ratings and orders and
+/// parses the partner's prices.
+#[tokio::test]
+async fn official_huawei_sdk_sees_partner_prices() {
+    if std::env::var_os("TOLLGATE_SKIP_PYTHON_SDK").is_some() {
+        eprintln!("skipped: TOLLGATE_SKIP_PYTHON_SDK is set");
+        return;
+    }
+    let python = tokio::task::spawn_blocking(sdk_python).await.expect("venv");
+    let wasm = policies().join("pricing/reference.wasm");
+    assert!(
+        wasm.exists(),
+        "{}: run scripts/build-guests",
+        wasm.display()
+    );
+    let stack = Stack::start_priced(&wasm, &policies().join("pricing/reference.toml"));
+    let out = Command::new(python)
+        .arg(repo().join("tests/sdk/huawei_sdk_check.py"))
+        .env("TOLLGATE_ENDPOINT", stack.gateway.addr.to_string())
+        .env("TOLLGATE_AK", ACME_HW_AK)
+        .env("TOLLGATE_SK", secret("huawei/acme-customer.sk"))
+        .env("TOLLGATE_DOMAIN_ID", ACME_DOMAIN)
+        // acme's prices are the official list prices + 10 %
+        // (policies/pricing/reference.toml): 0.78/h -> 0.86 (2 decimals),
+        // 1046.40/year -> 1151.04, the unpaid 35.00 order -> 38.50.
+        .env("TOLLGATE_EXPECT_ON_DEMAND", "0.86")
+        .env("TOLLGATE_EXPECT_PERIOD", "1151.04")
+        .env("TOLLGATE_EXPECT_ORDER", "38.5")
+        .output()
+        .expect("run the SDK script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "SDK calls failed:\n{stdout}\n{stderr}\ngateway log:\n{}",
+        stack.gateway.logs()
+    );
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let actions: Vec<&str> = lines.iter().filter_map(|l| l["action"].as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "ListOnDemandResourceRatings",
+            "ListRateOnPeriodDetail",
+            "ListCustomerOrders",
+            "ShowCustomerOrderDetails"
+        ],
+        "{stdout}"
+    );
+    assert_eq!(lines[0]["amount"], "0.86", "{stdout}");
+    assert_eq!(lines[2]["total_count"], 2, "{stdout}");
+    // The official prices never reach the customer: 1046.4 / 941.76 / 35.
+    assert!(
+        !stdout.contains("941.76") && !stdout.contains("1046.4"),
+        "{stdout}"
+    );
+    let seen: Vec<_> = stack
+        .recorded()
+        .await
+        .into_iter()
+        .filter(|r| r.version == "huawei-bss")
+        .collect();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|r| r.access_key_id == ACME_HW_HELD_AK
+                && r.owner_id.as_deref() == Some(ACME_DOMAIN)),
+        "{seen:?}"
+    );
+}

@@ -43,6 +43,10 @@ pub fn all_secrets() -> Vec<String> {
         "initech.secret",
         "shopfront.secret",
         "partner-aliyun.secret",
+        "huawei/acme-customer.sk",
+        "huawei/globex-customer.sk",
+        "huawei/acme-held.sk",
+        "huawei/globex-held.sk",
     ]
     .iter()
     .map(|f| secret(f))
@@ -96,6 +100,39 @@ signature = "v3"
         partner_secret = p.join("secrets/partner-aliyun.secret").display(),
     )
 }
+
+/// `[partner.huawei]` for the example policy set: BSS at `sim`, the
+/// credentials the partner holds for acme's and globex's Huawei accounts.
+pub fn huawei_sections(sim: SocketAddr) -> String {
+    let p = policies();
+    format!(
+        r#"
+[partner.huawei]
+url = "http://{sim}"
+[[partner.huawei.customer]]
+customer = "acme"
+access_key_id = "{ACME_HW_HELD_AK}"
+secret_file = "{acme}"
+[[partner.huawei.customer]]
+customer = "globex"
+access_key_id = "HWGLOBEXHELDBYPARTN1"
+secret_file = "{globex}"
+"#,
+        acme = p.join("secrets/huawei/acme-held.sk").display(),
+        globex = p.join("secrets/huawei/globex-held.sk").display(),
+    )
+}
+
+/// The AK the partner holds for acme's Huawei account (what the sim sees).
+pub const ACME_HW_HELD_AK: &str = "HWACMEHELDBYPARTNER1";
+/// The AK the partner issued acme for Huawei calls (what acme's SDK sends).
+pub const ACME_HW_AK: &str = "TGHWACMECUSTOMER0001";
+/// Globex's issued Huawei AK.
+pub const GLOBEX_HW_AK: &str = "TGHWGLOBEXCUSTOMER01";
+/// Acme's Huawei account (domain) id.
+pub const ACME_DOMAIN: &str = "0a7c3b2f3d80d4a20f7ac004cbde0001";
+/// Globex's Huawei account (domain) id.
+pub const GLOBEX_DOMAIN: &str = "0a7c3b2f3d80d4a20f7ac004cbde0002";
 
 /// A running `tollgate` process; killed on drop.
 pub struct Proc {
@@ -260,10 +297,12 @@ currency = "CNY"
 customer = "globex"
 limit = "100000.00"
 currency = "CNY"
+{huawei}
 {sections}
 "#,
             catalog = p.join("catalog").display(),
             permissions = p.join("permissions").display(),
+            huawei = huawei_sections(sim.addr),
         );
         let config = gateway_config(sim.addr, upstream_extra, &tail);
         let path = dir.path().join("tollgate.toml");

@@ -680,7 +680,7 @@ fn huawei_refusals_are_cbc_0151_with_403() {
     assert_eq!(err.status, StatusCode::FORBIDDEN);
     assert_eq!(err.code, "CBC.0151");
     assert!(err.message.contains("bss:order:view"), "{}", err.message);
-    let body = crate::huawei::envelope::error_body(&err);
+    let body = crate::huawei::envelope::error_body(&err, "req");
     assert_eq!(body["error_code"], "CBC.0151");
     assert!(
         body["error_msg"]

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use http::Method;
 
 use crate::aliyun::outbound::Freshness;
-use crate::client::{AliyunClient, Reply};
+use crate::client::{AliyunClient, HuaweiClient, Reply};
 use crate::config::{OutboundScheme, ServeConfig};
 use crate::proxy::Gateway;
 use crate::server::{Shutdown, serve};
@@ -61,6 +61,9 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     }
     for u in &mut cfg.upstreams {
         u.url = format!("http://{}", sim.addr);
+    }
+    if let Some(h) = &mut cfg.partner.huawei {
+        h.url = format!("http://{}", sim.addr);
     }
     // The demo's budget ledger lives in a fresh temporary folder: every run
     // starts from the policy set's initial budgets and leaves nothing behind.
@@ -310,6 +313,116 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
         initech.call("QueryOrders", BSS, &[]).await?,
     );
 
+    // Huawei Cloud BSS: acme and globex call with the AK/SK the partner
+    // issued them; BSS sees the credential the partner holds for each
+    // customer's own account (X-Domain-Id), never the customer's key.
+    let hw_acme = HuaweiClient::new(
+        &gw,
+        "TGHWACMECUSTOMER0001",
+        &read_secret(policies, "huawei/acme-customer.sk")?,
+        Some(ACME_DOMAIN),
+    );
+    let hw_globex = HuaweiClient::new(
+        &gw,
+        "TGHWGLOBEXCUSTOMER01",
+        &read_secret(policies, "huawei/globex-customer.sk")?,
+        Some(GLOBEX_DOMAIN),
+    );
+    let hw_forger = HuaweiClient::new(
+        &gw,
+        "TGHWACMECUSTOMER0001",
+        "a-guessed-secret",
+        Some(ACME_DOMAIN),
+    );
+    let rating = serde_json::json!({"project_id": "c4c24000000000000000000000599c2", "product_infos": [{
+        "id": "1", "cloud_service_type": "hws.service.type.ec2", "resource_type": "hws.resource.type.vm",
+        "resource_spec": "c6.large.2.linux", "region": "cn-north-4", "usage_factor": "Duration",
+        "usage_value": 1, "usage_measure_id": 4, "subscription_num": 1}]});
+    let mut hw_step = |caller: &str,
+                       call: &str,
+                       expect: Option<(&str, &str)>,
+                       expect_code: &str,
+                       reply: Reply| {
+        let recorded = sim.sim.recorded();
+        let fresh: Vec<_> = recorded[seen..].to_vec();
+        seen = recorded.len();
+        let cloud = match fresh.as_slice() {
+            [] => "nothing (refused at the gateway)".to_owned(),
+            [r] => format!(
+                "{} as X-Domain-Id {}",
+                r.access_key_id,
+                r.owner_id.as_deref().unwrap_or("-")
+            ),
+            many => format!("{} requests", many.len()),
+        };
+        let got = if reply.status.is_success() {
+            format!("{} {}", reply.status.as_u16(), summarize_huawei(&reply))
+        } else {
+            format!("{} {}", reply.status.as_u16(), reply.code())
+        };
+        let cloud_ok = match expect {
+            Some((ak, domain)) => {
+                fresh.len() == 1
+                    && fresh[0].access_key_id == ak
+                    && fresh[0].owner_id.as_deref() == Some(domain)
+            }
+            None => fresh.is_empty(),
+        };
+        let code_ok = if expect_code == "OK" {
+            reply.status.is_success() && reply.code().is_empty()
+        } else {
+            reply.code() == expect_code
+        };
+        rows.push(Row {
+            caller: caller.to_owned(),
+            call: call.to_owned(),
+            expect: expect_code.to_owned(),
+            got,
+            cloud,
+            ok: cloud_ok && code_ok,
+        });
+    };
+    hw_step(
+        "acme (Huawei SDK key)",
+        "ListOnDemandResourceRatings c6.large.2",
+        Some(("HWACMEHELDBYPARTNER1", ACME_DOMAIN)),
+        "OK",
+        hw_acme
+            .call(
+                Method::POST,
+                "/v2/bills/ratings/on-demand-resources",
+                Some(&rating),
+            )
+            .await?,
+    );
+    hw_step(
+        "acme (Huawei SDK key)",
+        "ListCustomerOrders",
+        Some(("HWACMEHELDBYPARTNER1", ACME_DOMAIN)),
+        "OK",
+        hw_acme
+            .call(Method::GET, "/v2/orders/customer-orders?limit=10", None)
+            .await?,
+    );
+    hw_step(
+        "globex (no bss:balance:view)",
+        "ShowCustomerAccountBalances",
+        None,
+        "CBC.0151",
+        hw_globex
+            .call(Method::GET, "/v2/accounts/customer-accounts/balances", None)
+            .await?,
+    );
+    hw_step(
+        "forger (acme's Huawei AK, wrong SK)",
+        "ListCustomerOrders",
+        None,
+        "APIG.0301",
+        hw_forger
+            .call(Method::GET, "/v2/orders/customer-orders", None)
+            .await?,
+    );
+
     print_table(&rows);
     shutdown.trigger();
     let _ = server.await;
@@ -323,7 +436,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "\nAll {} steps behaved as expected: the cloud saw only the partner's key, always with the right OwnerId.",
+        "\nAll {} steps behaved as expected: the cloud saw only the partner's keys, always for the right customer (OwnerId; for Huawei, the key held for the customer's own account).",
         rows.len()
     );
     Ok(())
@@ -348,6 +461,24 @@ fn summarize(reply: &Reply) -> String {
     }
     "Success".to_owned()
 }
+
+fn summarize_huawei(reply: &Reply) -> String {
+    let j = &reply.json;
+    if let Some(a) = j.get("amount") {
+        return format!(
+            "amount {a} {}",
+            j.get("currency").and_then(|c| c.as_str()).unwrap_or("")
+        );
+    }
+    if let Some(n) = j.get("total_count") {
+        return format!("{n} orders");
+    }
+    "Success".to_owned()
+}
+
+/// The demo customers' Huawei accounts (policies/customers.toml).
+const ACME_DOMAIN: &str = "0a7c3b2f3d80d4a20f7ac004cbde0001";
+const GLOBEX_DOMAIN: &str = "0a7c3b2f3d80d4a20f7ac004cbde0002";
 
 fn print_table(rows: &[Row]) {
     let headers = [

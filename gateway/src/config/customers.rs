@@ -18,6 +18,28 @@ pub struct CustomersFile {
     /// The keys.
     #[serde(rename = "key", default)]
     pub keys: Vec<KeyConfig>,
+    /// The AK/SKs the partner issued customers for Huawei calls
+    /// (`SDK-HMAC-SHA256`), secrets by reference.
+    #[serde(rename = "huawei_key", default)]
+    pub huawei_keys: Vec<HuaweiKeyConfig>,
+}
+
+/// One AK/SK the partner issued a customer for Huawei Cloud calls through
+/// Tollgate (never a key Huawei knows: the outbound call is signed with the
+/// credentials the partner holds for that customer, `[partner.huawei]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HuaweiKeyConfig {
+    /// The AK the customer's SDK sends.
+    pub access_key_id: String,
+    /// The customer it acts as (who must have a `huawei_domain_id`).
+    pub customer: String,
+    /// A disabled key is refused like an unknown one (`APIG.0301`).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Its SK: `secret_env` or `secret_file`.
+    #[serde(flatten)]
+    pub secret: SecretRef,
 }
 
 /// One customer of the partner.
@@ -34,6 +56,10 @@ pub struct CustomerConfig {
     /// Customer group (pricing and permission scopes).
     #[serde(default)]
     pub group: Option<String>,
+    /// The customer's Huawei Cloud account (domain) id: what Tollgate puts
+    /// in `X-Domain-Id`. Absent: the customer has no Huawei account.
+    #[serde(default)]
+    pub huawei_domain_id: Option<String>,
 }
 
 /// Whose key it is.
@@ -103,6 +129,44 @@ impl CustomersFile {
                 !c.aliyun_uid.is_empty() && c.aliyun_uid.bytes().all(|b| b.is_ascii_digit()),
                 "customer `{}`: aliyun_uid must be a numeric UID",
                 c.id
+            );
+        }
+        let mut domains = std::collections::HashSet::new();
+        for c in &self.customers {
+            if let Some(d) = &c.huawei_domain_id {
+                anyhow::ensure!(
+                    !d.is_empty() && d.bytes().all(|b| b.is_ascii_alphanumeric()),
+                    "customer `{}`: huawei_domain_id must be alphanumeric",
+                    c.id
+                );
+                anyhow::ensure!(
+                    domains.insert(d.as_str()),
+                    "huawei_domain_id {d} is given to two customers"
+                );
+            }
+        }
+        let mut aks = std::collections::HashSet::new();
+        for k in &self.huawei_keys {
+            anyhow::ensure!(
+                aks.insert(k.access_key_id.as_str()),
+                "huawei key `{}` appears twice",
+                k.access_key_id
+            );
+            let c = self
+                .customers
+                .iter()
+                .find(|c| c.id == k.customer)
+                .with_context(|| {
+                    format!(
+                        "huawei key `{}`: unknown customer `{}`",
+                        k.access_key_id, k.customer
+                    )
+                })?;
+            anyhow::ensure!(
+                c.huawei_domain_id.is_some(),
+                "huawei key `{}`: customer `{}` has no huawei_domain_id",
+                k.access_key_id,
+                k.customer
             );
         }
         let mut aks = std::collections::HashSet::new();

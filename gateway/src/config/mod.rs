@@ -15,7 +15,7 @@ use crate::secret::SecretRef;
 
 mod customers;
 
-pub use customers::{CustomerConfig, CustomersFile, KeyConfig, KeyKind};
+pub use customers::{CustomerConfig, CustomersFile, HuaweiKeyConfig, KeyConfig, KeyKind};
 
 /// The whole `serve` configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -100,6 +100,44 @@ impl Default for ServerConfig {
 pub struct PartnerConfig {
     /// Alibaba Cloud (BID / Virtual Operator) account.
     pub aliyun: AliyunPartnerConfig,
+    /// Huawei Cloud: the BSS endpoint and the credentials the partner holds
+    /// for each customer. Absent: Huawei paths are refused (`APIG.0101`).
+    #[serde(default)]
+    pub huawei: Option<HuaweiPartnerConfig>,
+}
+
+/// `[partner.huawei]`: where Huawei BSS calls go and, per customer, the
+/// AK/SK of that customer's account the partner holds. BSS customer APIs
+/// (balances, pay, renew, unsubscribe, ...) accept only the customer's own
+/// credentials, so a reseller keeps one per customer; the secrets live in
+/// the operator's secret store (files or environment), never in this text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HuaweiPartnerConfig {
+    /// BSS base URL, e.g. `https://bss.myhuaweicloud.com` or the sim's.
+    pub url: String,
+    /// TCP connect timeout, ms (2 s, as for Alibaba upstreams).
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Whole-call timeout, ms (30 s: BSS order calls take seconds at worst).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The held credentials, one per customer.
+    #[serde(rename = "customer", default)]
+    pub customers: Vec<HuaweiHeldCredential>,
+}
+
+/// The AK/SK the partner holds for one customer's Huawei account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HuaweiHeldCredential {
+    /// The partner's id for the customer (`customers.toml`).
+    pub customer: String,
+    /// The AK (an id, not a secret).
+    pub access_key_id: String,
+    /// The SK: `secret_env` or `secret_file`.
+    #[serde(flatten)]
+    pub secret: SecretRef,
 }
 
 /// The partner's Alibaba Cloud AccessKey (the only key the cloud ever sees).
@@ -197,6 +235,27 @@ impl ServeConfig {
             }
             if uri.authority().is_none() {
                 anyhow::bail!("upstream {}: url {} has no host", u.product, u.url);
+            }
+        }
+        if let Some(h) = &self.partner.huawei {
+            let uri: http::Uri = h
+                .url
+                .parse()
+                .with_context(|| format!("[partner.huawei]: bad url {}", h.url))?;
+            if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+                anyhow::bail!(
+                    "[partner.huawei]: only http://host[:port] urls are supported by this build (got {})",
+                    h.url
+                );
+            }
+            let mut seen = std::collections::HashSet::new();
+            for c in &h.customers {
+                if !seen.insert(c.customer.as_str()) {
+                    anyhow::bail!(
+                        "[partner.huawei]: customer `{}` is listed twice",
+                        c.customer
+                    );
+                }
             }
         }
         Ok(())

@@ -64,3 +64,61 @@ secret_env = "B"
     let f: CustomersFile = toml::from_str(&dup).expect("parses");
     assert!(f.validate().is_err());
 }
+
+#[test]
+fn huawei_partner_section_is_checked() {
+    let hw = format!(
+        "{MIN}\n[partner.huawei]\nurl = \"http://127.0.0.1:9000\"\n[[partner.huawei.customer]]\ncustomer = \"acme\"\naccess_key_id = \"HWAK\"\nsecret_env = \"HW\"\n"
+    );
+    let cfg = ServeConfig::from_toml(&hw, Path::new(".")).expect("parses");
+    let h = cfg.partner.huawei.expect("huawei");
+    assert_eq!(h.timeout_ms, 30_000);
+    assert_eq!(h.customers[0].customer, "acme");
+    // An inline SK, an https endpoint, a customer listed twice: refused.
+    let inline = hw.replace("secret_env = \"HW\"", "secret = \"oops\"");
+    assert!(ServeConfig::from_toml(&inline, Path::new(".")).is_err());
+    let https = hw.replace(
+        "http://127.0.0.1:9000\"\n[[partner",
+        "https://bss.myhuaweicloud.com\"\n[[partner",
+    );
+    assert!(ServeConfig::from_toml(&https, Path::new(".")).is_err());
+    let twice = format!(
+        "{hw}[[partner.huawei.customer]]\ncustomer = \"acme\"\naccess_key_id = \"HWAK2\"\nsecret_env = \"HW2\"\n"
+    );
+    let err = ServeConfig::from_toml(&twice, Path::new(".")).expect_err("twice");
+    assert!(format!("{err:#}").contains("listed twice"), "{err:#}");
+}
+
+#[test]
+fn huawei_keys_need_a_customer_with_a_huawei_account() {
+    let ok = r#"
+[[customer]]
+id = "acme"
+aliyun_uid = "2000000000000001"
+huawei_domain_id = "0a7c3b2f3d80d4a20f7ac004cbde0001"
+[[huawei_key]]
+access_key_id = "TGHW1"
+customer = "acme"
+secret_env = "A"
+"#;
+    let f: CustomersFile = toml::from_str(ok).expect("parses");
+    f.validate().expect("valid");
+    let no_domain = ok.replace(
+        "huawei_domain_id = \"0a7c3b2f3d80d4a20f7ac004cbde0001\"\n",
+        "",
+    );
+    let f: CustomersFile = toml::from_str(&no_domain).expect("parses");
+    let err = f.validate().expect_err("no domain");
+    assert!(format!("{err:#}").contains("huawei_domain_id"), "{err:#}");
+    let unknown = ok.replace("customer = \"acme\"", "customer = \"nobody\"");
+    let f: CustomersFile = toml::from_str(&unknown).expect("parses");
+    assert!(f.validate().is_err());
+    let bad_domain = ok.replace("0a7c3b2f3d80d4a20f7ac004cbde0001", "../x");
+    let f: CustomersFile = toml::from_str(&bad_domain).expect("parses");
+    assert!(f.validate().is_err());
+    let dup = format!(
+        "{ok}\n[[huawei_key]]\naccess_key_id = \"TGHW1\"\ncustomer = \"acme\"\nsecret_env = \"B\"\n"
+    );
+    let f: CustomersFile = toml::from_str(&dup).expect("parses");
+    assert!(f.validate().is_err());
+}

@@ -23,17 +23,27 @@ pub const ACCESS_DENIED: &str = "CBC.0151";
 /// The HTTP status of [`ACCESS_DENIED`].
 pub const ACCESS_DENIED_STATUS: StatusCode = StatusCode::FORBIDDEN;
 
-/// The JSON error body for `err`.
-pub fn error_body(err: &Error) -> Value {
-    json!({
-        "error_code": err.code,
-        "error_msg": err.message,
-    })
+/// The JSON error body for `err`. API Gateway's own refusals (`APIG.*`:
+/// signature, unknown AK, no such API) also carry `request_id` in the body,
+/// as APIG writes them; BSS's (`CBC.*`) do not.
+pub fn error_body(err: &Error, request_id: &str) -> Value {
+    if err.code.starts_with("APIG.") {
+        json!({
+            "error_code": err.code,
+            "error_msg": err.message,
+            "request_id": request_id,
+        })
+    } else {
+        json!({
+            "error_code": err.code,
+            "error_msg": err.message,
+        })
+    }
 }
 
 /// The complete error answer for `err`.
 pub fn error_response(err: &Error, request_id: &str) -> Response<Body> {
-    let bytes = serde_json::to_vec(&error_body(err)).unwrap_or_else(|_| b"{}".to_vec());
+    let bytes = serde_json::to_vec(&error_body(err, request_id)).unwrap_or_else(|_| b"{}".to_vec());
     let mut resp = Response::new(Body::new(Bytes::from(bytes)));
     *resp.status_mut() = err.status;
     resp.headers_mut().insert(

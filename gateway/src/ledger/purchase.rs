@@ -863,7 +863,7 @@ impl Ledger {
     /// Refuses a customer without a budget (after granting the default
     /// one, if configured) or with a frozen one; returns the budget's
     /// currency (for zero-amount, pay-as-you-go holds).
-    async fn precheck(&self, customer: &str) -> Result<String, Error> {
+    pub(crate) async fn precheck(&self, customer: &str) -> Result<String, Error> {
         let mut found = self
             .store
             .budget(customer)

@@ -30,6 +30,7 @@ use crate::metrics::{Metrics, RefusalLabels, RequestLabels, UpstreamLabels};
 use crate::secret::{ExposeSecret as _, SecretString};
 use crate::upstream::{Forwarder, Routes};
 
+mod huawei;
 mod pricing;
 
 /// The header that carries Tollgate's request id on every answer.
@@ -127,6 +128,9 @@ pub struct Gateway {
     host_id: String,
     /// The partner's pricing module (`[pricing]`); `None`: official prices.
     pricing: Option<Arc<crate::pricing::LoadedModule>>,
+    /// Huawei Cloud (`[partner.huawei]` + `[[huawei_key]]`); `None`: Huawei
+    /// paths are refused (`APIG.0101`). See `proxy/huawei.rs`.
+    huawei: Option<crate::huawei::keys::HuaweiSide>,
 }
 
 impl Gateway {
@@ -141,6 +145,18 @@ impl Gateway {
             .load(&cfg.base_dir, "partner aliyun")
             .context("loading the partner's Alibaba secret")?;
         let routes = Routes::from_config(&cfg.upstreams)?;
+        let huawei = match &cfg.partner.huawei {
+            Some(h) => Some(
+                crate::huawei::keys::HuaweiSide::load(
+                    h,
+                    &cfg.base_dir,
+                    &customers,
+                    customers_base(&cfg.customers_path()),
+                )
+                .context("loading the Huawei configuration")?,
+            ),
+            None => None,
+        };
         let pricing = match &cfg.pricing {
             Some(p) => Some(Arc::new(
                 crate::pricing::PricingEngine::new()?
@@ -186,6 +202,7 @@ impl Gateway {
             max_body: cfg.server.max_body_bytes,
             host_id: cfg.server.host_id.clone(),
             pricing,
+            huawei,
         })
     }
 
@@ -247,6 +264,9 @@ impl Gateway {
             (&Method::GET, "/healthz") => return plain(StatusCode::OK, "ok\n"),
             (&Method::GET, "/metrics") => return plain(StatusCode::OK, &self.metrics.encode()),
             _ => {}
+        }
+        if crate::huawei::call::is_huawei_path(req.uri().path()) {
+            return self.handle_huawei(req, peer).await;
         }
         let mut ctx = RequestCtx {
             request_id: aliyun::new_request_id(),

@@ -27,6 +27,7 @@
 mod auth;
 mod bss;
 mod ecs;
+pub mod huawei;
 mod params;
 mod prices;
 mod reseller;
@@ -107,6 +108,10 @@ pub struct SimConfig {
     /// Clock window and memory bounds.
     #[serde(default)]
     pub limits: Limits,
+    /// The simulated Huawei BSS (`[huawei]`): absent, Huawei paths answer
+    /// `APIG.0101` (no API published).
+    #[serde(default)]
+    pub huawei: Option<huawei::HuaweiSimConfig>,
     #[serde(skip)]
     loaded: Option<Arc<Loaded>>,
 }
@@ -169,6 +174,7 @@ impl Default for Limits {
 struct Loaded {
     secrets: Vec<SecretString>,
     prices: PriceTable,
+    huawei: Option<huawei::Loaded>,
 }
 
 impl SimConfig {
@@ -209,7 +215,18 @@ impl SimConfig {
             base_dir.join(&config.prices.file)
         };
         let prices = PriceTable::load(&file)?;
-        config.loaded = Some(Arc::new(Loaded { secrets, prices }));
+        let huawei = match &config.huawei {
+            Some(h) => {
+                huawei::validate(h)?;
+                Some(h.load(base_dir)?)
+            }
+            None => None,
+        };
+        config.loaded = Some(Arc::new(Loaded {
+            secrets,
+            prices,
+            huawei,
+        }));
         Ok(config)
     }
 }
@@ -238,6 +255,12 @@ pub struct RecordedRequest {
     pub host: String,
     /// Always `true`: only accepted calls are recorded.
     pub signature_valid: bool,
+    /// Huawei calls: the request path as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Huawei calls: the body as sent (UTF-8, lossy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
 }
 
 /// Injected misbehaviour, applied to authenticated calls (`PUT /_sim/faults`).
@@ -298,6 +321,8 @@ impl std::fmt::Debug for Sim {
 
 struct Inner {
     auth: Auth,
+    /// The simulated Huawei BSS, when configured.
+    huawei: Option<huawei::HuaweiSim>,
     prices: PriceTable,
     state: Mutex<State>,
     recorder: Mutex<Recorder>,
@@ -477,6 +502,11 @@ fn is_signature_param(name: &str) -> bool {
 impl Sim {
     /// A sim over `config` (see [`SimConfig::load`]).
     pub fn new(config: SimConfig) -> Self {
+        let huawei_sim = config
+            .loaded
+            .as_ref()
+            .and_then(|l| l.huawei.clone())
+            .map(huawei::HuaweiSim::new);
         let (partners, prices) = match &config.loaded {
             Some(loaded) => {
                 let partners = config
@@ -502,6 +532,7 @@ impl Sim {
         Self {
             inner: Arc::new(Inner {
                 auth: Auth::new(partners, config.limits.timestamp_window_secs),
+                huawei: huawei_sim,
                 prices,
                 state: Mutex::new(State::default()),
                 recorder: Mutex::new(Recorder {
@@ -575,6 +606,9 @@ impl Sim {
         };
         if let Some(rest) = parts.uri.path().strip_prefix("/_sim/") {
             return self.control(&parts.method, rest, &body);
+        }
+        if crate::huawei::call::is_huawei_path(parts.uri.path()) {
+            return self.huawei_call(&parts, body, peer).await;
         }
         self.call(&parts, body, peer).await
     }
@@ -654,6 +688,85 @@ impl Sim {
         render(service, &call.action, &request_id, xml, result)
     }
 
+    /// A Huawei BSS call: the same record/fault steps as an Alibaba call,
+    /// Huawei's authentication, operations and envelope (see `huawei`).
+    async fn huawei_call(
+        &self,
+        parts: &http::request::Parts,
+        body: Bytes,
+        peer: SocketAddr,
+    ) -> Response<Body> {
+        let request_id = uuid::Uuid::new_v4().simple().to_string();
+        let Some(hw) = &self.inner.huawei else {
+            let err = Error::customer(
+                StatusCode::NOT_FOUND,
+                crate::huawei::call::APIG_NO_API,
+                "The API does not exist or has not been published in the environment",
+                "routing",
+            );
+            return huawei::error_response(&err, &request_id);
+        };
+        let now = OffsetDateTime::now_utc();
+        let accepted = match hw.authenticate(parts, body, now) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(code = %e.code, %peer, "sim refused a Huawei call");
+                *lock(&self.inner.counts)
+                    .rejected
+                    .entry(e.code.to_string())
+                    .or_default() += 1;
+                return huawei::error_response(&e, &request_id);
+            }
+        };
+        self.inner.accepted.fetch_add(1, Ordering::Relaxed);
+        let call = &accepted.call;
+        self.push_record(RecordedRequest {
+            request_id: request_id.clone(),
+            action: accepted.operation.to_owned(),
+            version: "huawei-bss".to_owned(),
+            scheme: "sdk-hmac-sha256".to_owned(),
+            method: call.method.as_str().to_owned(),
+            access_key_id: call.access_key_id().to_owned(),
+            owner_id: call.header("x-domain-id").map(str::to_owned),
+            params: call.query.clone(),
+            host: call.host.clone(),
+            signature_valid: true,
+            path: Some(call.raw_path.clone()),
+            body: Some(String::from_utf8_lossy(&call.body).into_owned()),
+        });
+        if let Some(fault) = self.fault_for(accepted.operation).await {
+            match fault {
+                Fault::Fail(status) => {
+                    let err = Error::upstream(status, "CBC.0999", "Other errors.", "fault", true);
+                    self.count_error(&err);
+                    return huawei::error_response(&err, &request_id);
+                }
+                Fault::Hang => {
+                    let mut closing = self.closing();
+                    tokio::select! {
+                        () = tokio::time::sleep(HANG) => {}
+                        () = closed(&mut closing) => {}
+                    }
+                    return drop_response();
+                }
+                Fault::Drop => return drop_response(),
+            }
+        }
+        let result = hw.run(&accepted, now);
+        match &result {
+            Ok(_) => tracing::debug!(
+                operation = accepted.operation,
+                outcome = "ok",
+                "sim huawei call"
+            ),
+            Err(e) => {
+                tracing::debug!(operation = accepted.operation, outcome = %e.code, "sim huawei call");
+                self.count_error(e);
+            }
+        }
+        huawei::render(result, &request_id)
+    }
+
     fn reject(
         &self,
         err: &Error,
@@ -693,7 +806,13 @@ impl Sim {
                 .collect(),
             host: call.host.clone(),
             signature_valid: true,
+            path: None,
+            body: None,
         };
+        self.push_record(entry);
+    }
+
+    fn push_record(&self, entry: RecordedRequest) {
         let mut rec = lock(&self.inner.recorder);
         if rec.cap == 0 {
             rec.dropped += 1;
