@@ -65,6 +65,8 @@ fn new_hold(customer: &str, amount: Micros, token: Option<&str>, now: i64) -> Ne
         action: "CreateInstance".into(),
         product: "oss".into(),
         official: Some(amount),
+        provider: Provider::Alibaba,
+        provider_ref: None,
         now,
         forward_deadline: now + 10_000,
         expires_at: now + 900_000,
@@ -659,6 +661,81 @@ async fn the_entry_log_recomputes_every_balance(store: &Store) {
     assert_eq!(next[0].id, entries[5].id);
 }
 
+async fn huawei_holds_record_what_to_ask_and_wait_for_an_answer(store: &Store) {
+    use reconcile_huawei::HuaweiRef;
+    let now = now_ms();
+    store
+        .create_budget("acme", "CNY", amount("100"), None, now)
+        .await
+        .expect("create");
+    let asked = HuaweiRef {
+        domain_id: "0a7c3b2f3d80d4a20f7ac004cbdeaf1b".into(),
+        order_id: Some("CS2405010830ABCDE".into()),
+        resource_ids: Vec::new(),
+    };
+    let mut pay = new_hold("acme", amount("35"), None, now - 10_000);
+    pay.action = "PayOrders".into();
+    pay.product = "huawei-bss".into();
+    pay.provider = Provider::Huawei;
+    pay.provider_ref = Some(asked.to_json());
+    let mut old = pay.clone();
+    old.id = uuid::Uuid::new_v4().to_string();
+    old.amount = amount("5");
+    old.expires_at = now - 1;
+    let ali = new_hold("acme", amount("7"), None, now - 10_000);
+    for h in [&pay, &old, &ali] {
+        store.reserve(h.clone()).await.expect("hold");
+        store
+            .mark_unknown(&h.id, "timeout", now - 5_000)
+            .await
+            .expect("unknown");
+    }
+    // The provider and what to ask are stored as given; Alibaba's need no
+    // reference.
+    let got = store.hold(&pay.id).await.expect("read").expect("hold");
+    assert_eq!(
+        (
+            got.provider,
+            got.provider_ref.as_deref().and_then(HuaweiRef::parse)
+        ),
+        (Provider::Huawei, Some(asked))
+    );
+    let got = store.hold(&ali.id).await.expect("read").expect("hold");
+    assert_eq!((got.provider, got.provider_ref), (Provider::Alibaba, None));
+
+    // A pass that cannot ask either provider settles nothing it could
+    // still ask about later, and expires what is past its expiry.
+    let ledger = Ledger::with_store(
+        store.clone(),
+        Settings {
+            hold_expiry: std::time::Duration::from_secs(900),
+            reconcile_interval: std::time::Duration::from_millis(100),
+            reconcile_grace: std::time::Duration::from_millis(1_000),
+            default_budget: None,
+            initial_budgets: Vec::new(),
+        },
+        alarms::Webhooks::new(&[]).expect("no webhooks"),
+        [("acme".to_owned(), "2000000000000001".to_owned())],
+        crate::metrics::Metrics::new(),
+    );
+    let report = ledger
+        .reconcile_once(&reconcile::ProviderAccess::default())
+        .await
+        .expect("pass");
+    assert_eq!(
+        (report.committed, report.released, report.expired),
+        (0, 0, 1),
+        "{report:?}"
+    );
+    let state =
+        |id: String| async move { store.hold(&id).await.expect("read").expect("hold").state };
+    assert_eq!(state(pay.id.clone()).await, HoldState::Unknown);
+    assert_eq!(state(ali.id.clone()).await, HoldState::Unknown);
+    assert_eq!(state(old.id.clone()).await, HoldState::Expired);
+    let b = consistent(store, "acme").await;
+    assert_eq!((b.consumed, b.held), (Micros::ZERO, amount("42")));
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -695,6 +772,7 @@ on_both_backends!(
     frozen_budgets_refuse_purchases_but_read,
     alarms_fire_once_per_crossing,
     the_entry_log_recomputes_every_balance,
+    huawei_holds_record_what_to_ask_and_wait_for_an_answer,
 );
 
 #[tokio::test]
@@ -829,12 +907,15 @@ async fn the_reconciler_commits_found_orders_and_releases_the_rest() {
         timeout: std::time::Duration::from_secs(5),
     };
     let access = reconcile::ProviderAccess {
-        forwarder: &forwarder,
-        key: SigningKey {
-            access_key_id: "TGPARTNERDEMOKEY01",
-            secret: &partner_secret,
-        },
-        bss: &bss,
+        alibaba: Some(reconcile::AlibabaAccess {
+            forwarder: &forwarder,
+            key: SigningKey {
+                access_key_id: "TGPARTNERDEMOKEY01",
+                secret: &partner_secret,
+            },
+            bss: &bss,
+        }),
+        huawei: None,
     };
     let report = ledger.reconcile_once(&access).await.expect("pass");
     assert_eq!((report.committed, report.released), (1, 1), "{report:?}");
