@@ -946,3 +946,104 @@ async fn the_reconciler_commits_found_orders_and_releases_the_rest() {
     let b = consistent(&t.store, "acme").await;
     assert_eq!((b.consumed, b.held), (amount("91.80"), Micros::ZERO));
 }
+
+/// What a version-1 ledger holds before the upgrade to version 2: a budget,
+/// an Alibaba hold and a Huawei guard's hold (product `huawei-bss`).
+const V1_ROWS: &str = "
+INSERT INTO budgets (customer, currency, credit_limit, consumed, held, created_at, updated_at)
+    VALUES ('acme', 'CNY', 100000000, 0, 42000000, 1, 1);
+INSERT INTO holds (id, customer, amount, currency, fingerprint, request_id, action, product, state,
+                   created_at, forward_deadline, expires_at)
+    VALUES ('ali', 'acme', 7000000, 'CNY', 'fp', 'r', 'CreateInstance', 'oss', 'unknown', 1, 2, 3),
+           ('hw', 'acme', 35000000, 'CNY', 'fp', 'r', 'PayOrders', 'huawei-bss', 'unknown', 1, 2, 3);
+";
+
+/// After the upgrade: the holds know their provider (the Huawei guard's by
+/// its product), with nothing recorded to ask (so the reconciler defers
+/// them until their expiry rather than asking the wrong cloud).
+async fn the_upgrade_knows_which_holds_are_huawei(store: &Store) {
+    assert_eq!(
+        store.schema_version().await.expect("version"),
+        schema::latest()
+    );
+    let read = |id: &'static str| async move { store.hold(id).await.expect("read").expect("hold") };
+    let ali = read("ali").await;
+    assert_eq!((ali.provider, ali.provider_ref), (Provider::Alibaba, None));
+    let hw = read("hw").await;
+    assert_eq!(
+        (hw.provider, hw.provider_ref, hw.state, hw.amount),
+        (Provider::Huawei, None, HoldState::Unknown, amount("35"))
+    );
+    // New holds take the new columns.
+    let mut h = new_hold("acme", amount("1"), None, now_ms());
+    h.provider = Provider::Huawei;
+    h.provider_ref = Some("{\"domain_id\":\"d\",\"order_id\":\"o\"}".into());
+    store.reserve(h.clone()).await.expect("hold");
+    let got = store.hold(&h.id).await.expect("read").expect("hold");
+    assert_eq!(
+        (got.provider, got.provider_ref),
+        (h.provider, h.provider_ref)
+    );
+}
+
+#[tokio::test]
+async fn a_version_1_sqlite_ledger_is_upgraded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.sqlite");
+    {
+        let c = rusqlite::Connection::open(&path).expect("open");
+        c.execute_batch(schema::VERSION_TABLE)
+            .expect("version table");
+        c.execute_batch(schema::SQLITE[0].sql).expect("v1");
+        c.execute(
+            "INSERT INTO schema_version (version, name, applied_at) VALUES (1, 'initial', 0)",
+            [],
+        )
+        .expect("v1 row");
+        c.execute_batch(V1_ROWS).expect("rows");
+    }
+    let store = Store::Sqlite(SqliteStore::open(&path).expect("upgrade"));
+    the_upgrade_knows_which_holds_are_huawei(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_postgres_ledger_is_upgraded() {
+    let Some(url) = postgres_url() else {
+        eprintln!("PostgreSQL test not run: TOLLGATE_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let ns = format!("tg_test_{}", uuid::Uuid::new_v4().simple());
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let conn = tokio::spawn(conn);
+    client
+        .batch_execute(&format!("CREATE SCHEMA {ns}; SET search_path TO {ns};"))
+        .await
+        .expect("schema");
+    client
+        .batch_execute(schema::VERSION_TABLE)
+        .await
+        .expect("version table");
+    client
+        .batch_execute(schema::POSTGRES[0].sql)
+        .await
+        .expect("v1");
+    client
+        .batch_execute(
+            "INSERT INTO schema_version (version, name, applied_at) VALUES (1, 'initial', 0)",
+        )
+        .await
+        .expect("v1 row");
+    client.batch_execute(V1_ROWS).await.expect("rows");
+    drop(client);
+    let _ = conn.await;
+    let pg = PgStore::new(&url, &ns, 4).expect("pg pool");
+    pg.migrate().await.expect("upgrade");
+    let t = TestStore {
+        store: Store::Postgres(pg),
+        _dir: None,
+    };
+    the_upgrade_knows_which_holds_are_huawei(&t.store).await;
+    t.cleanup().await;
+}
