@@ -21,8 +21,10 @@
 //!   the renewal rating's), commits the hold. The listing does not name an
 //!   order's resources (huawei-bss.md §6.1), so the window, the price and
 //!   the `(customer, order)` claim are the match, as for Alibaba's
-//!   `QueryOrders`. No such order past the grace period releases the hold:
-//!   an auto-paid renewal that reached BSS has produced its order.
+//!   `QueryOrders`. Such an order still in progress (pending approval,
+//!   processing, to be confirmed) makes the hold wait; no such order past
+//!   the grace period releases the hold: an auto-paid renewal that reached
+//!   BSS has produced its order.
 //!
 //! "Cannot ask" (no Huawei endpoint, no held credential, no reference, BSS
 //! unreachable or erring) defers the hold to the next pass, and past its
@@ -263,20 +265,33 @@ pub async fn renewal_orders(
     Ok(out)
 }
 
-/// The first order in `orders` that can be renewal `hold`'s.
+/// Whether `o` is a free renewal order of `hold`'s window and price.
+fn could_be(hold: &Hold, o: &HuaweiOrder, taken: &HashSet<String>) -> bool {
+    !taken.contains(&o.id)
+        && o.order_type == RENEWAL
+        && o.created_ms >= hold.created_at - SKEW_MS
+        && o.created_ms <= hold.forward_deadline + SKEW_MS
+        && hold.official.is_none_or(|p| o.amount == Some(p))
+}
+
+/// The first completed order in `orders` that can be renewal `hold`'s.
 pub fn renewal_match<'o>(
     hold: &Hold,
     orders: &'o [HuaweiOrder],
     taken: &HashSet<String>,
 ) -> Option<&'o HuaweiOrder> {
-    orders.iter().find(|o| {
-        !taken.contains(&o.id)
-            && o.order_type == RENEWAL
-            && o.status == COMPLETED
-            && o.created_ms >= hold.created_at - SKEW_MS
-            && o.created_ms <= hold.forward_deadline + SKEW_MS
-            && hold.official.is_none_or(|p| o.amount == Some(p))
-    })
+    orders
+        .iter()
+        .find(|o| o.status == COMPLETED && could_be(hold, o, taken))
+}
+
+/// Whether an order that can be `hold`'s is still in progress at BSS
+/// (pending approval 1, processing 3, to be confirmed 9): the hold waits
+/// for it rather than being released.
+pub fn renewal_in_progress(hold: &Hold, orders: &[HuaweiOrder], taken: &HashSet<String>) -> bool {
+    orders
+        .iter()
+        .any(|o| matches!(o.status, 1 | 3 | 9) && could_be(hold, o, taken))
 }
 
 /// What one pass decided for one hold.
@@ -344,6 +359,7 @@ impl Ledger {
                         match renewals.as_ref() {
                             Some(Ok(list)) => match renewal_match(h, list, &taken) {
                                 Some(o) => Verdict::Commit(o.id.clone()),
+                                None if renewal_in_progress(h, list, &taken) => Verdict::Wait,
                                 None => Verdict::Release("no renewal order at the provider"),
                             },
                             Some(Err(why)) => Verdict::Defer(why.clone()),

@@ -54,8 +54,13 @@ fn a_renewal_matches_a_completed_renewal_order_of_its_window_and_price() {
         renewal_match(&h, &orders, &taken).map(|o| o.id.as_str()),
         Some("it")
     );
+    assert!(!renewal_in_progress(&h, &orders, &taken));
     taken.insert("it".to_owned());
     assert_eq!(renewal_match(&h, &orders, &taken), None);
+    // One still processing at BSS: wait for it, do not release.
+    let processing = [order("slow", 3, RENEWAL, t + 10, 5)];
+    assert_eq!(renewal_match(&h, &processing, &taken), None);
+    assert!(renewal_in_progress(&h, &processing, &taken));
 }
 
 #[test]
