@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use tollgate::ledger::{Micros, NewHold, PgStore, Reserved, SqliteStore, Store, now_ms};
+use tollgate::ledger::{Micros, NewHold, PgStore, Provider, Reserved, SqliteStore, Store, now_ms};
 
 /// `tollgate-bench ledger` options.
 #[derive(Debug, clap::Args)]
@@ -119,6 +119,8 @@ async fn measure(
                     action: "CreateInstance".into(),
                     product: "oss".into(),
                     official: Some(price),
+                    provider: Provider::Alibaba,
+                    provider_ref: None,
                     now,
                     forward_deadline: now + 30_000,
                     expires_at: now + 900_000,

@@ -19,23 +19,23 @@ use tollgate::huawei::outbound::{HuaweiKey, OutboundCall, signed_request};
 use crate::support::*;
 
 /// A customer's Huawei caller, signing like the official SDKs.
-struct Hw {
-    gateway: SocketAddr,
-    ak: String,
-    secret: String,
-    domain: Option<String>,
+pub(crate) struct Hw {
+    pub(crate) gateway: SocketAddr,
+    pub(crate) ak: String,
+    pub(crate) secret: String,
+    pub(crate) domain: Option<String>,
     /// `X-Sdk-Date`: `None` signs at call time (as the SDKs do).
-    date: Option<OffsetDateTime>,
+    pub(crate) date: Option<OffsetDateTime>,
 }
 
-struct Reply {
-    status: StatusCode,
-    body: Value,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Value,
     module: Option<String>,
 }
 
 impl Hw {
-    fn acme(stack: &Stack) -> Self {
+    pub(crate) fn acme(stack: &Stack) -> Self {
         Self {
             gateway: stack.gateway.addr,
             ak: ACME_HW_AK.into(),
@@ -54,7 +54,12 @@ impl Hw {
         }
     }
 
-    async fn call(&self, method: Method, path_and_query: &str, body: Option<Value>) -> Reply {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Value>,
+    ) -> Reply {
         let (path, query) = path_and_query
             .split_once('?')
             .unwrap_or((path_and_query, ""));
@@ -102,7 +107,7 @@ impl Hw {
     }
 }
 
-fn dec(v: &Value) -> Decimal {
+pub(crate) fn dec(v: &Value) -> Decimal {
     match v {
         Value::String(s) => s.parse().expect("decimal"),
         other => other.to_string().parse().expect("decimal"),

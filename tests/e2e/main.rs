@@ -7,6 +7,7 @@ mod support;
 mod alibaba;
 mod budget;
 mod huawei;
+mod huawei_reconcile;
 mod ops;
 mod permissions;
 mod pricing;

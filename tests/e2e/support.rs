@@ -103,12 +103,14 @@ signature = "v3"
 
 /// `[partner.huawei]` for the example policy set: BSS at `sim`, the
 /// credentials the partner holds for acme's and globex's Huawei accounts.
-pub fn huawei_sections(sim: SocketAddr) -> String {
+/// `extra`: more TOML lines for `[partner.huawei]` (e.g. `timeout_ms`).
+pub fn huawei_sections_with(sim: SocketAddr, extra: &str) -> String {
     let p = policies();
     format!(
         r#"
 [partner.huawei]
 url = "http://{sim}"
+{extra}
 [[partner.huawei.customer]]
 customer = "acme"
 access_key_id = "{ACME_HW_HELD_AK}"
@@ -245,13 +247,22 @@ impl Stack {
 
     /// `extra`: TOML appended to each `[[upstream]]` (e.g. `timeout_ms = 500`).
     pub fn start_with(upstream_extra: &str) -> Self {
-        Self::start_full(upstream_extra, "")
+        Self::start_full(upstream_extra, "", "", "")
+    }
+
+    /// `ledger_extra`: TOML lines for `[ledger]` (e.g.
+    /// `reconcile_grace_ms = 500`); `huawei_extra`: for `[partner.huawei]`
+    /// (e.g. `timeout_ms = 1000`).
+    pub fn start_tuned(ledger_extra: &str, huawei_extra: &str) -> Self {
+        Self::start_full("", ledger_extra, huawei_extra, "")
     }
 
     /// The stack with partner pricing: `module` (a `.wasm` component) and
     /// `config` become the gateway's `[pricing]` section.
     pub fn start_priced(module: &Path, config: &Path) -> Self {
         Self::start_full(
+            "",
+            "",
             "",
             &format!(
                 "[pricing]\nmodule = \"{}\"\nconfig = \"{}\"\n",
@@ -276,7 +287,12 @@ impl Stack {
     }
 
     /// `sections`: TOML appended at the end of the gateway config.
-    fn start_full(upstream_extra: &str, sections: &str) -> Self {
+    fn start_full(
+        upstream_extra: &str,
+        ledger_extra: &str,
+        huawei_extra: &str,
+        sections: &str,
+    ) -> Self {
         let p = policies();
         let sim = start_sim();
         let dir = tempfile::tempdir().expect("tempdir");
@@ -289,6 +305,7 @@ catalog_dir = "{catalog}"
 permissions_dir = "{permissions}"
 [ledger]
 reconcile_interval_ms = 500
+{ledger_extra}
 [[ledger.budget]]
 customer = "acme"
 limit = "100000.00"
@@ -302,7 +319,7 @@ currency = "CNY"
 "#,
             catalog = p.join("catalog").display(),
             permissions = p.join("permissions").display(),
-            huawei = huawei_sections(sim.addr),
+            huawei = huawei_sections_with(sim.addr, huawei_extra),
         );
         let config = gateway_config(sim.addr, upstream_extra, &tail);
         let path = dir.path().join("tollgate.toml");

@@ -92,6 +92,7 @@ fn hold_json(h: &Hold) -> Value {
         "request_id": h.request_id,
         "action": h.action,
         "product": h.product,
+        "provider": h.provider.as_str(),
         "official_amount": h.official.map(Micros::to_money_string),
         "order_id": h.order_id,
         "reason": h.reason,

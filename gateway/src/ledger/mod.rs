@@ -35,6 +35,7 @@ pub mod money;
 pub mod postgres;
 pub mod purchase;
 pub mod reconcile;
+pub mod reconcile_huawei;
 pub mod schema;
 pub mod sqlite;
 pub mod types;
@@ -56,7 +57,7 @@ pub use purchase::{Reservation, Ticket};
 pub use sqlite::SqliteStore;
 pub use types::{
     AdjustType, Budget, Committed, Entry, Hold, HoldState, LedgerError, NewHold, OutboxAlarm,
-    Recomputed, Reserved, Status, Threshold,
+    Provider, Recomputed, Reserved, Status, Threshold,
 };
 
 use crate::metrics::Metrics;

@@ -24,7 +24,7 @@ use super::money::Micros;
 use super::schema;
 use super::types::{
     AdjustType, Budget, Committed, Entry, Hold, HoldState, LedgerError, NewHold, OutboxAlarm,
-    Recomputed, Reserved, Status, Threshold,
+    Provider, Recomputed, Reserved, Status, Threshold,
 };
 
 /// Default pool size per gateway process. 16: one statement per operation
@@ -500,6 +500,8 @@ impl PgStore {
                         &h.official.map(|m| m.0),
                         &h.forward_deadline,
                         &h.expires_at,
+                        &h.provider.as_str(),
+                        &h.provider_ref,
                     ],
                 )
                 .await;
@@ -902,7 +904,7 @@ impl PgStore {
 // ------------------------------------------------------------------- SQL
 
 const BUDGET_COLS: &str = "customer, currency, credit_limit, consumed, held, status, thresholds, alarm_fired, created_at, updated_at";
-const HOLD_COLS: &str = "id, customer, amount, currency, client_token, fingerprint, request_id, action, product, official, state, order_id, answer, reason, created_at, forward_deadline, expires_at, unknown_at, settled_at";
+const HOLD_COLS: &str = "id, customer, amount, currency, client_token, fingerprint, request_id, action, product, official, state, order_id, answer, reason, created_at, forward_deadline, expires_at, unknown_at, settled_at, provider, provider_ref";
 const ENTRY_COLS: &str = "id, customer, at, kind, amount, limit_delta, consumed_delta, held_delta, limit_after, consumed_after, held_after, hold_id, order_id, out_biz_id, detail";
 
 /// The hold: token lookup, atomic budget check, hold row and entry in one
@@ -920,9 +922,10 @@ WITH existing AS (
     RETURNING customer, currency, credit_limit, consumed, held, status, thresholds, alarm_fired, created_at, updated_at
 ), h AS (
     INSERT INTO holds (id, customer, amount, currency, client_token, fingerprint, request_id, action,
-                       product, official, state, created_at, forward_deadline, expires_at)
+                       product, official, state, created_at, forward_deadline, expires_at,
+                       provider, provider_ref)
     SELECT $6::TEXT, $1, $2, $4, $5::TEXT, $7::TEXT, $8::TEXT, $9::TEXT, $10::TEXT, $11::BIGINT, 'held', $3,
-           $12::BIGINT, $13::BIGINT
+           $12::BIGINT, $13::BIGINT, $14::TEXT, $15::TEXT
     FROM b
     RETURNING id
 ), e AS (
@@ -1033,6 +1036,8 @@ fn hold_row(r: &Row) -> Hold {
         expires_at: r.get(16),
         unknown_at: r.get(17),
         settled_at: r.get(18),
+        provider: Provider::parse(r.get::<_, &str>(19)).unwrap_or_default(),
+        provider_ref: r.get(20),
     }
 }
 

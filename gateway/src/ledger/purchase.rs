@@ -816,6 +816,8 @@ impl Ledger {
             action: call.action.clone(),
             product: price.product.clone(),
             official: price.official,
+            provider: super::Provider::Alibaba,
+            provider_ref: None,
             now,
             forward_deadline: now.saturating_add(forward_ms),
             expires_at: now.saturating_add(expiry_ms),

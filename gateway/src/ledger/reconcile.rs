@@ -16,6 +16,13 @@
 //! across replicas); no match releases it: past the grace period a call that
 //! reached the provider has produced its order.
 //!
+//! That is how Alibaba holds are settled. Huawei holds (the hold's
+//! `provider`) are settled by asking Huawei BSS what the hold's
+//! `provider_ref` names — the paid order's status, or the customer's
+//! renewal orders — with the credential the partner holds for the
+//! customer: `ledger::reconcile_huawei`. A provider that cannot be asked
+//! (no route, no credential, no answer) defers its holds to the next pass.
+//!
 //! A customer that still has purchases *in flight* is skipped for this pass
 //! (their orders could be mistaken for a pending hold's); in-flight holds
 //! end within the forward timeout, so this defers by seconds. Expired holds
@@ -33,7 +40,8 @@ use serde_json::Value;
 
 use super::alarms::{self, CLAIM_LEASE_MS, MAX_ATTEMPTS};
 use super::money::Micros;
-use super::types::{Hold, HoldState, LedgerError};
+use super::reconcile_huawei::HuaweiAccess;
+use super::types::{Hold, HoldState, LedgerError, Provider};
 use super::{Ledger, now_ms};
 use crate::aliyun::outbound::{Freshness, OutboundCall, SigningKey};
 use crate::metrics::OutcomeLabels;
@@ -48,10 +56,20 @@ pub const BATCH: i64 = 1_000;
 /// Most `QueryOrders` pages read per customer and pass (100 orders each).
 pub const MAX_PAGES: u32 = 20;
 
-/// How the reconciler reaches the provider: BSS (for `QueryOrders`) with the
+/// How the reconciler reaches the providers; a provider without access
+/// has its holds deferred (and expired past their expiry).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProviderAccess<'a> {
+    /// Alibaba BSS, when routed.
+    pub alibaba: Option<AlibabaAccess<'a>>,
+    /// Huawei BSS, when configured (see `ledger::reconcile_huawei`).
+    pub huawei: Option<HuaweiAccess<'a>>,
+}
+
+/// How the reconciler reaches Alibaba: BSS (for `QueryOrders`) with the
 /// partner's key.
 #[derive(Debug, Clone, Copy)]
-pub struct ProviderAccess<'a> {
+pub struct AlibabaAccess<'a> {
     /// The pooled client.
     pub forwarder: &'a Forwarder,
     /// The partner's key.
@@ -74,6 +92,9 @@ pub struct ProviderOrder {
     /// `PretaxAmount`, when it parses.
     pub pretax: Option<Micros>,
 }
+
+/// A due hold, and whether it is past its expiry.
+pub type DueHold = (Hold, bool);
 
 /// What a pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -98,7 +119,7 @@ fn order_type_of(action: &str) -> &'static str {
 
 /// Lists `uid`'s orders created since `since_ms`.
 pub async fn query_orders(
-    access: &ProviderAccess<'_>,
+    access: &AlibabaAccess<'_>,
     uid: &str,
     since_ms: i64,
     now_ms: i64,
@@ -190,7 +211,7 @@ fn matching<'o>(
 }
 
 impl Ledger {
-    fn reconciled(&self, outcome: &'static str) {
+    pub(super) fn reconciled(&self, outcome: &'static str) {
         self.metrics
             .ledger_reconciled
             .get_or_create(&OutcomeLabels { outcome })
@@ -251,10 +272,36 @@ impl Ledger {
             self.reconciled("deferred");
             return Ok(());
         }
+        let (huawei, alibaba): (Vec<DueHold>, Vec<DueHold>) = holds
+            .iter()
+            .cloned()
+            .partition(|(h, _)| h.provider == Provider::Huawei);
+        if !huawei.is_empty() {
+            self.reconcile_huawei(access.huawei.as_ref(), customer, &huawei, now, report)
+                .await?;
+        }
+        if !alibaba.is_empty() {
+            self.reconcile_alibaba(access.alibaba.as_ref(), customer, &alibaba, now, report)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Settles `customer`'s due Alibaba holds by `QueryOrders` (see the
+    /// module docs).
+    async fn reconcile_alibaba(
+        &self,
+        access: Option<&AlibabaAccess<'_>>,
+        customer: &str,
+        holds: &[(Hold, bool)],
+        now: i64,
+        report: &mut PassReport,
+    ) -> Result<(), LedgerError> {
         let since = holds.iter().map(|(h, _)| h.created_at).min().unwrap_or(now) - SKEW_MS;
-        let orders = match self.uid(customer) {
-            Some(uid) => query_orders(access, uid, since, now).await,
-            None => Err(format!("customer {customer} is not in the customers file")),
+        let orders = match (self.uid(customer), access) {
+            (Some(uid), Some(access)) => query_orders(access, uid, since, now).await,
+            (None, _) => Err(format!("customer {customer} is not in the customers file")),
+            (_, None) => Err("no Alibaba BSS route to ask".to_owned()),
         };
         let mut orders = match orders {
             Ok(o) => o,
@@ -311,7 +358,7 @@ impl Ledger {
         Ok(())
     }
 
-    async fn settle_release(
+    pub(super) async fn settle_release(
         &self,
         h: &Hold,
         why: &str,
@@ -426,6 +473,8 @@ mod tests {
             action: action.into(),
             product: product.into(),
             official: official.map(Micros),
+            provider: Provider::Alibaba,
+            provider_ref: None,
             state: HoldState::Unknown,
             order_id: None,
             answer: None,

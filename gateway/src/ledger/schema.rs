@@ -26,18 +26,32 @@ pub struct Migration {
 }
 
 /// SQLite migrations.
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("schema/sqlite_0001_initial.sql"),
-}];
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("schema/sqlite_0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "hold_provider",
+        sql: include_str!("schema/sqlite_0002_hold_provider.sql"),
+    },
+];
 
 /// PostgreSQL migrations.
-pub const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("schema/postgres_0001_initial.sql"),
-}];
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("schema/postgres_0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "hold_provider",
+        sql: include_str!("schema/postgres_0002_hold_provider.sql"),
+    },
+];
 
 /// The `schema_version` table (same text on both dialects).
 pub const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (
@@ -67,12 +81,21 @@ pub fn check_not_newer(current: i64) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    /// `table -> [columns]` of a schema file, read from its CREATE TABLEs.
+    /// `table -> [columns]` of a schema file, read from its CREATE TABLEs
+    /// and `ALTER TABLE .. ADD COLUMN`s (one entry per added column).
     fn shape(sql: &str) -> Vec<(String, Vec<String>)> {
         let mut out = Vec::new();
         let mut current: Option<(String, Vec<String>)> = None;
         for line in sql.lines().map(str::trim) {
-            if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
+            if let Some(rest) = line.strip_prefix("ALTER TABLE ") {
+                let mut words = rest.split_whitespace();
+                let table = words.next().unwrap_or("").to_owned();
+                if let (Some("ADD"), Some("COLUMN"), Some(col)) =
+                    (words.next(), words.next(), words.next())
+                {
+                    out.push((table, vec![col.to_owned()]));
+                }
+            } else if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
                 let name = rest.split_whitespace().next().unwrap_or("").to_owned();
                 current = Some((name, Vec::new()));
             } else if line.starts_with(");") {
@@ -104,6 +127,14 @@ mod tests {
             assert!(!ss.is_empty());
             assert_eq!(ss, ps, "migration {} differs in shape", s.version);
             assert_eq!(indexes(s.sql), indexes(p.sql));
+            // Data changes too: the same statements on both dialects.
+            let updates = |sql: &str| -> Vec<String> {
+                sql.lines()
+                    .filter(|l| l.starts_with("UPDATE "))
+                    .map(str::to_owned)
+                    .collect()
+            };
+            assert_eq!(updates(s.sql), updates(p.sql));
         }
         for (i, m) in SQLITE.iter().enumerate() {
             assert_eq!(m.version, i64::try_from(i).unwrap() + 1, "consecutive");

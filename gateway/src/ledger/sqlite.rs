@@ -24,7 +24,7 @@ use super::money::Micros;
 use super::schema;
 use super::types::{
     AdjustType, Budget, Committed, Entry, Hold, HoldState, LedgerError, NewHold, OutboxAlarm,
-    Recomputed, Reserved, Status, Threshold,
+    Provider, Recomputed, Reserved, Status, Threshold,
 };
 
 /// Most operations committed in one transaction. 1024: large enough that
@@ -518,7 +518,7 @@ pub fn migrate(conn: &mut Connection) -> Result<i64, LedgerError> {
 // ------------------------------------------------------------------- rows
 
 const BUDGET_COLS: &str = "customer, currency, credit_limit, consumed, held, status, thresholds, alarm_fired, created_at, updated_at";
-const HOLD_COLS: &str = "id, customer, amount, currency, client_token, fingerprint, request_id, action, product, official, state, order_id, answer, reason, created_at, forward_deadline, expires_at, unknown_at, settled_at";
+const HOLD_COLS: &str = "id, customer, amount, currency, client_token, fingerprint, request_id, action, product, official, state, order_id, answer, reason, created_at, forward_deadline, expires_at, unknown_at, settled_at, provider, provider_ref";
 const ENTRY_COLS: &str = "id, customer, at, kind, amount, limit_delta, consumed_delta, held_delta, limit_after, consumed_after, held_after, hold_id, order_id, out_biz_id, detail";
 
 fn budget_row(r: &Row<'_>) -> rusqlite::Result<Budget> {
@@ -560,6 +560,8 @@ fn hold_row(r: &Row<'_>) -> rusqlite::Result<Hold> {
         expires_at: r.get(16)?,
         unknown_at: r.get(17)?,
         settled_at: r.get(18)?,
+        provider: Provider::parse(&r.get::<_, String>(19)?).unwrap_or_default(),
+        provider_ref: r.get(20)?,
     })
 }
 
@@ -1001,8 +1003,9 @@ fn reserve(c: &Connection, h: &NewHold) -> Result<Reserved, LedgerError> {
     };
     c.prepare_cached(
         "INSERT INTO holds (id, customer, amount, currency, client_token, fingerprint, request_id, action,
-                            product, official, state, created_at, forward_deadline, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'held', ?11, ?12, ?13)",
+                            product, official, state, created_at, forward_deadline, expires_at,
+                            provider, provider_ref)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'held', ?11, ?12, ?13, ?14, ?15)",
     )
     .map_err(db)?
     .execute(params![
@@ -1019,6 +1022,8 @@ fn reserve(c: &Connection, h: &NewHold) -> Result<Reserved, LedgerError> {
         h.now,
         h.forward_deadline,
         h.expires_at,
+        h.provider.as_str(),
+        h.provider_ref,
     ])
     .map_err(db)?;
     append(

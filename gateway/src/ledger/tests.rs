@@ -65,6 +65,8 @@ fn new_hold(customer: &str, amount: Micros, token: Option<&str>, now: i64) -> Ne
         action: "CreateInstance".into(),
         product: "oss".into(),
         official: Some(amount),
+        provider: Provider::Alibaba,
+        provider_ref: None,
         now,
         forward_deadline: now + 10_000,
         expires_at: now + 900_000,
@@ -659,6 +661,81 @@ async fn the_entry_log_recomputes_every_balance(store: &Store) {
     assert_eq!(next[0].id, entries[5].id);
 }
 
+async fn huawei_holds_record_what_to_ask_and_wait_for_an_answer(store: &Store) {
+    use reconcile_huawei::HuaweiRef;
+    let now = now_ms();
+    store
+        .create_budget("acme", "CNY", amount("100"), None, now)
+        .await
+        .expect("create");
+    let asked = HuaweiRef {
+        domain_id: "0a7c3b2f3d80d4a20f7ac004cbdeaf1b".into(),
+        order_id: Some("CS2405010830ABCDE".into()),
+        resource_ids: Vec::new(),
+    };
+    let mut pay = new_hold("acme", amount("35"), None, now - 10_000);
+    pay.action = "PayOrders".into();
+    pay.product = "huawei-bss".into();
+    pay.provider = Provider::Huawei;
+    pay.provider_ref = Some(asked.to_json());
+    let mut old = pay.clone();
+    old.id = uuid::Uuid::new_v4().to_string();
+    old.amount = amount("5");
+    old.expires_at = now - 1;
+    let ali = new_hold("acme", amount("7"), None, now - 10_000);
+    for h in [&pay, &old, &ali] {
+        store.reserve(h.clone()).await.expect("hold");
+        store
+            .mark_unknown(&h.id, "timeout", now - 5_000)
+            .await
+            .expect("unknown");
+    }
+    // The provider and what to ask are stored as given; Alibaba's need no
+    // reference.
+    let got = store.hold(&pay.id).await.expect("read").expect("hold");
+    assert_eq!(
+        (
+            got.provider,
+            got.provider_ref.as_deref().and_then(HuaweiRef::parse)
+        ),
+        (Provider::Huawei, Some(asked))
+    );
+    let got = store.hold(&ali.id).await.expect("read").expect("hold");
+    assert_eq!((got.provider, got.provider_ref), (Provider::Alibaba, None));
+
+    // A pass that cannot ask either provider settles nothing it could
+    // still ask about later, and expires what is past its expiry.
+    let ledger = Ledger::with_store(
+        store.clone(),
+        Settings {
+            hold_expiry: std::time::Duration::from_secs(900),
+            reconcile_interval: std::time::Duration::from_millis(100),
+            reconcile_grace: std::time::Duration::from_millis(1_000),
+            default_budget: None,
+            initial_budgets: Vec::new(),
+        },
+        alarms::Webhooks::new(&[]).expect("no webhooks"),
+        [("acme".to_owned(), "2000000000000001".to_owned())],
+        crate::metrics::Metrics::new(),
+    );
+    let report = ledger
+        .reconcile_once(&reconcile::ProviderAccess::default())
+        .await
+        .expect("pass");
+    assert_eq!(
+        (report.committed, report.released, report.expired),
+        (0, 0, 1),
+        "{report:?}"
+    );
+    let state =
+        |id: String| async move { store.hold(&id).await.expect("read").expect("hold").state };
+    assert_eq!(state(pay.id.clone()).await, HoldState::Unknown);
+    assert_eq!(state(ali.id.clone()).await, HoldState::Unknown);
+    assert_eq!(state(old.id.clone()).await, HoldState::Expired);
+    let b = consistent(store, "acme").await;
+    assert_eq!((b.consumed, b.held), (Micros::ZERO, amount("42")));
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -695,6 +772,7 @@ on_both_backends!(
     frozen_budgets_refuse_purchases_but_read,
     alarms_fire_once_per_crossing,
     the_entry_log_recomputes_every_balance,
+    huawei_holds_record_what_to_ask_and_wait_for_an_answer,
 );
 
 #[tokio::test]
@@ -829,12 +907,15 @@ async fn the_reconciler_commits_found_orders_and_releases_the_rest() {
         timeout: std::time::Duration::from_secs(5),
     };
     let access = reconcile::ProviderAccess {
-        forwarder: &forwarder,
-        key: SigningKey {
-            access_key_id: "TGPARTNERDEMOKEY01",
-            secret: &partner_secret,
-        },
-        bss: &bss,
+        alibaba: Some(reconcile::AlibabaAccess {
+            forwarder: &forwarder,
+            key: SigningKey {
+                access_key_id: "TGPARTNERDEMOKEY01",
+                secret: &partner_secret,
+            },
+            bss: &bss,
+        }),
+        huawei: None,
     };
     let report = ledger.reconcile_once(&access).await.expect("pass");
     assert_eq!((report.committed, report.released), (1, 1), "{report:?}");
@@ -864,4 +945,105 @@ async fn the_reconciler_commits_found_orders_and_releases_the_rest() {
     );
     let b = consistent(&t.store, "acme").await;
     assert_eq!((b.consumed, b.held), (amount("91.80"), Micros::ZERO));
+}
+
+/// What a version-1 ledger holds before the upgrade to version 2: a budget,
+/// an Alibaba hold and a Huawei guard's hold (product `huawei-bss`).
+const V1_ROWS: &str = "
+INSERT INTO budgets (customer, currency, credit_limit, consumed, held, created_at, updated_at)
+    VALUES ('acme', 'CNY', 100000000, 0, 42000000, 1, 1);
+INSERT INTO holds (id, customer, amount, currency, fingerprint, request_id, action, product, state,
+                   created_at, forward_deadline, expires_at)
+    VALUES ('ali', 'acme', 7000000, 'CNY', 'fp', 'r', 'CreateInstance', 'oss', 'unknown', 1, 2, 3),
+           ('hw', 'acme', 35000000, 'CNY', 'fp', 'r', 'PayOrders', 'huawei-bss', 'unknown', 1, 2, 3);
+";
+
+/// After the upgrade: the holds know their provider (the Huawei guard's by
+/// its product), with nothing recorded to ask (so the reconciler defers
+/// them until their expiry rather than asking the wrong cloud).
+async fn the_upgrade_knows_which_holds_are_huawei(store: &Store) {
+    assert_eq!(
+        store.schema_version().await.expect("version"),
+        schema::latest()
+    );
+    let read = |id: &'static str| async move { store.hold(id).await.expect("read").expect("hold") };
+    let ali = read("ali").await;
+    assert_eq!((ali.provider, ali.provider_ref), (Provider::Alibaba, None));
+    let hw = read("hw").await;
+    assert_eq!(
+        (hw.provider, hw.provider_ref, hw.state, hw.amount),
+        (Provider::Huawei, None, HoldState::Unknown, amount("35"))
+    );
+    // New holds take the new columns.
+    let mut h = new_hold("acme", amount("1"), None, now_ms());
+    h.provider = Provider::Huawei;
+    h.provider_ref = Some("{\"domain_id\":\"d\",\"order_id\":\"o\"}".into());
+    store.reserve(h.clone()).await.expect("hold");
+    let got = store.hold(&h.id).await.expect("read").expect("hold");
+    assert_eq!(
+        (got.provider, got.provider_ref),
+        (h.provider, h.provider_ref)
+    );
+}
+
+#[tokio::test]
+async fn a_version_1_sqlite_ledger_is_upgraded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.sqlite");
+    {
+        let c = rusqlite::Connection::open(&path).expect("open");
+        c.execute_batch(schema::VERSION_TABLE)
+            .expect("version table");
+        c.execute_batch(schema::SQLITE[0].sql).expect("v1");
+        c.execute(
+            "INSERT INTO schema_version (version, name, applied_at) VALUES (1, 'initial', 0)",
+            [],
+        )
+        .expect("v1 row");
+        c.execute_batch(V1_ROWS).expect("rows");
+    }
+    let store = Store::Sqlite(SqliteStore::open(&path).expect("upgrade"));
+    the_upgrade_knows_which_holds_are_huawei(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_postgres_ledger_is_upgraded() {
+    let Some(url) = postgres_url() else {
+        eprintln!("PostgreSQL test not run: TOLLGATE_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let ns = format!("tg_test_{}", uuid::Uuid::new_v4().simple());
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let conn = tokio::spawn(conn);
+    client
+        .batch_execute(&format!("CREATE SCHEMA {ns}; SET search_path TO {ns};"))
+        .await
+        .expect("schema");
+    client
+        .batch_execute(schema::VERSION_TABLE)
+        .await
+        .expect("version table");
+    client
+        .batch_execute(schema::POSTGRES[0].sql)
+        .await
+        .expect("v1");
+    client
+        .batch_execute(
+            "INSERT INTO schema_version (version, name, applied_at) VALUES (1, 'initial', 0)",
+        )
+        .await
+        .expect("v1 row");
+    client.batch_execute(V1_ROWS).await.expect("rows");
+    drop(client);
+    let _ = conn.await;
+    let pg = PgStore::new(&url, &ns, 4).expect("pg pool");
+    pg.migrate().await.expect("upgrade");
+    let t = TestStore {
+        store: Store::Postgres(pg),
+        _dir: None,
+    };
+    the_upgrade_knows_which_holds_are_huawei(&t.store).await;
+    t.cleanup().await;
 }

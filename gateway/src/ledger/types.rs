@@ -176,6 +176,36 @@ impl HoldState {
     }
 }
 
+/// The cloud a hold's purchase went to: who the reconciler asks about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Provider {
+    /// Alibaba Cloud BSS (asked with `QueryOrders`).
+    #[default]
+    Alibaba,
+    /// Huawei Cloud BSS (asked with the hold's
+    /// [`provider_ref`](Hold::provider_ref)).
+    Huawei,
+}
+
+impl Provider {
+    /// Stable name (database).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Alibaba => "alibaba",
+            Self::Huawei => "huawei",
+        }
+    }
+
+    /// Parses [`as_str`](Self::as_str).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "alibaba" => Some(Self::Alibaba),
+            "huawei" => Some(Self::Huawei),
+            _ => None,
+        }
+    }
+}
+
 /// A purchase's reservation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
@@ -202,6 +232,12 @@ pub struct Hold {
     /// The provider's own price of the order when known: reconciliation
     /// matches it against the order's `PretaxAmount`.
     pub official: Option<Micros>,
+    /// Which cloud the purchase went to.
+    pub provider: Provider,
+    /// What the reconciler needs to ask the provider, when the hold's other
+    /// fields do not say it (JSON, provider-specific; see
+    /// `ledger::reconcile_huawei::HuaweiRef`).
+    pub provider_ref: Option<String>,
     /// State.
     pub state: HoldState,
     /// The provider's order id, once committed (absent for purchases that
@@ -247,6 +283,10 @@ pub struct NewHold {
     pub product: String,
     /// Provider price, if known.
     pub official: Option<Micros>,
+    /// Which cloud the purchase goes to.
+    pub provider: Provider,
+    /// What reconciling it needs to ask (see [`Hold::provider_ref`]).
+    pub provider_ref: Option<String>,
     /// Unix ms.
     pub now: i64,
     /// Unix ms.

@@ -219,23 +219,31 @@ impl Gateway {
     /// One pass of the ledger's background work: the reconciler (asks the
     /// provider with the partner's key) and the alarm deliveries.
     pub async fn ledger_pass(&self) {
-        let bss = self
+        let alibaba = self
             .routes
-            .route(crate::sim::BSS_VERSION, "business.aliyuncs.com");
-        if let Some(bss) = bss {
-            let access = crate::ledger::reconcile::ProviderAccess {
+            .route(crate::sim::BSS_VERSION, "business.aliyuncs.com")
+            .map(|bss| crate::ledger::reconcile::AlibabaAccess {
                 forwarder: &self.forwarder,
                 key: SigningKey {
                     access_key_id: &self.partner.access_key_id,
                     secret: self.partner.secret.expose_secret(),
                 },
                 bss,
-            };
+            });
+        let huawei =
+            self.huawei
+                .as_ref()
+                .map(|side| crate::ledger::reconcile_huawei::HuaweiAccess {
+                    forwarder: &self.forwarder,
+                    side,
+                });
+        if alibaba.is_some() || huawei.is_some() {
+            let access = crate::ledger::reconcile::ProviderAccess { alibaba, huawei };
             if let Err(e) = self.ledger.reconcile_once(&access).await {
                 tracing::error!(error = %e, "ledger reconciler pass failed");
             }
         } else if let Err(e) = self.ledger.expire_once().await {
-            // No BSS upstream to ask: pending holds can only expire.
+            // No provider to ask: pending holds can only expire.
             tracing::error!(error = %e, "ledger expiry pass failed");
         }
         if let Err(e) = self.ledger.deliver_alarms_once().await {

@@ -10,7 +10,8 @@
 //! 3. authenticate (`auth`: timestamp format, window, key, signature, nonce);
 //!    a refusal here is counted in `rejected` and not recorded;
 //! 4. record ([`RecordedRequest`]) — before anything can still fail;
-//! 5. faults ([`Faults`]): latency, then drop / hang / fail;
+//! 5. faults ([`Faults`]): latency, then drop / hang / fail (the action does
+//!    not run), or drop-answer / hang-answer (it runs, its answer is lost);
 //! 6. the action (`bss`, `reseller`, `ecs`): owner (BID) rule,
 //!    parameters, state change, answer.
 //!
@@ -265,10 +266,11 @@ pub struct RecordedRequest {
 
 /// Injected misbehaviour, applied to authenticated calls (`PUT /_sim/faults`).
 ///
-/// Latency applies to every matching call; then at most one of drop, hang
-/// and fail (in that order of precedence), each consuming one from its
-/// counter. A faulted call is recorded but its action does not run (nothing
-/// is created or charged).
+/// Latency applies to every matching call; then at most one of drop, hang,
+/// drop-answer, hang-answer and fail (in that order of precedence), each
+/// consuming one from its counter. A call faulted by drop, hang or fail is
+/// recorded but its action does not run (nothing is created or charged);
+/// drop-answer and hang-answer run the action and lose its answer.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
@@ -283,6 +285,12 @@ pub struct Faults {
     pub hang_next: u32,
     /// The next N matching calls get their connection closed, no answer.
     pub drop_next: u32,
+    /// The next N matching calls *run their action* (state changes, money
+    /// is charged), then get their connection closed: the answer is lost
+    /// after the fact, as when a network path breaks on the way back.
+    pub drop_answer_next: u32,
+    /// The next N matching calls run their action, then never answer.
+    pub hang_answer_next: u32,
     /// Apply only to this `Action`.
     pub only_action: Option<String>,
 }
@@ -456,6 +464,10 @@ enum Fault {
     Fail(StatusCode),
     Hang,
     Drop,
+    /// Run the action, then drop (`false`) or hang (`true`).
+    LoseAnswer {
+        hang: bool,
+    },
 }
 
 fn fault_error(status: StatusCode) -> Error {
@@ -649,6 +661,7 @@ impl Sim {
         self.inner.accepted.fetch_add(1, Ordering::Relaxed);
         self.record(&call, &request_id);
 
+        let mut lose_answer = None;
         if let Some(fault) = self.fault_for(&call.action).await {
             match fault {
                 Fault::Fail(status) => {
@@ -656,15 +669,9 @@ impl Sim {
                     self.count_error(&err);
                     return error_response(&err, &request_id, service.host_id(), xml);
                 }
-                Fault::Hang => {
-                    let mut closing = self.closing();
-                    tokio::select! {
-                        () = tokio::time::sleep(HANG) => {}
-                        () = closed(&mut closing) => {}
-                    }
-                    return drop_response();
-                }
+                Fault::Hang => return self.hang().await,
                 Fault::Drop => return drop_response(),
+                Fault::LoseAnswer { hang } => lose_answer = Some(hang),
             }
         }
 
@@ -685,7 +692,22 @@ impl Sim {
                 self.count_error(e);
             }
         }
-        render(service, &call.action, &request_id, xml, result)
+        match lose_answer {
+            Some(true) => self.hang().await,
+            Some(false) => drop_response(),
+            None => render(service, &call.action, &request_id, xml, result),
+        }
+    }
+
+    /// A call that never answers: it sleeps [`HANG`] (or until the sim
+    /// stops), then its connection is closed.
+    async fn hang(&self) -> Response<Body> {
+        let mut closing = self.closing();
+        tokio::select! {
+            () = tokio::time::sleep(HANG) => {}
+            () = closed(&mut closing) => {}
+        }
+        drop_response()
     }
 
     /// A Huawei BSS call: the same record/fault steps as an Alibaba call,
@@ -734,6 +756,7 @@ impl Sim {
             path: Some(call.raw_path.clone()),
             body: Some(String::from_utf8_lossy(&call.body).into_owned()),
         });
+        let mut lose_answer = None;
         if let Some(fault) = self.fault_for(accepted.operation).await {
             match fault {
                 Fault::Fail(status) => {
@@ -741,15 +764,9 @@ impl Sim {
                     self.count_error(&err);
                     return huawei::error_response(&err, &request_id);
                 }
-                Fault::Hang => {
-                    let mut closing = self.closing();
-                    tokio::select! {
-                        () = tokio::time::sleep(HANG) => {}
-                        () = closed(&mut closing) => {}
-                    }
-                    return drop_response();
-                }
+                Fault::Hang => return self.hang().await,
                 Fault::Drop => return drop_response(),
+                Fault::LoseAnswer { hang } => lose_answer = Some(hang),
             }
         }
         let result = hw.run(&accepted, now);
@@ -764,7 +781,11 @@ impl Sim {
                 self.count_error(e);
             }
         }
-        huawei::render(result, &request_id)
+        match lose_answer {
+            Some(true) => self.hang().await,
+            Some(false) => drop_response(),
+            None => huawei::render(result, &request_id),
+        }
     }
 
     fn reject(
@@ -838,6 +859,12 @@ impl Sim {
             } else if f.hang_next > 0 {
                 f.hang_next -= 1;
                 Some(Fault::Hang)
+            } else if f.drop_answer_next > 0 {
+                f.drop_answer_next -= 1;
+                Some(Fault::LoseAnswer { hang: false })
+            } else if f.hang_answer_next > 0 {
+                f.hang_answer_next -= 1;
+                Some(Fault::LoseAnswer { hang: true })
             } else if f.fail_next > 0 {
                 f.fail_next -= 1;
                 let status = f

@@ -693,6 +693,46 @@ async fn drop_next_closes_the_connection_without_an_answer() {
 }
 
 #[tokio::test]
+async fn drop_answer_next_runs_the_action_then_loses_its_answer() {
+    let t = TestSim::start().await;
+    let create = || {
+        Call::bss("CreateInstance")
+            .p("ProductCode", "slb")
+            .p("SubscriptionType", "PayAsYouGo")
+            .p("Parameter.1.Code", "InstanceSpec")
+            .p("Parameter.1.Value", "slb.s1.small")
+    };
+    t.sim().set_faults(Faults {
+        drop_answer_next: 1,
+        only_action: Some("CreateInstance".into()),
+        ..Faults::default()
+    });
+    let err = t.try_send(&create()).await.expect_err("no answer");
+    assert!(!err.is_empty());
+    // The instance exists although its answer was lost.
+    let list = t.send(&Call::bss("QueryAvailableInstances")).await.ok();
+    assert_eq!(
+        list.data()["InstanceList"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        list.text
+    );
+    // hang_answer_next: applied too, never answered.
+    t.sim().set_faults(Faults {
+        hang_answer_next: 1,
+        only_action: Some("CreateInstance".into()),
+        ..Faults::default()
+    });
+    let hung = tokio::time::timeout(Duration::from_millis(300), t.try_send(&create())).await;
+    assert!(hung.is_err(), "the call should hang");
+    let list = t.send(&Call::bss("QueryAvailableInstances")).await.ok();
+    assert_eq!(
+        list.data()["InstanceList"].as_array().map(Vec::len),
+        Some(2)
+    );
+}
+
+#[tokio::test]
 async fn hang_next_never_answers_until_the_sim_stops() {
     let t = TestSim::start().await;
     t.sim().set_faults(Faults {

@@ -18,9 +18,11 @@
 //! or a connect failure releases; after a timeout or reset the paid
 //! order's status is asked from BSS (completed → commit, pending or
 //! cancelled → release); a renewal, or a payment BSS cannot be asked about,
-//! is left unknown (marked for the reconciler, which today only asks
-//! Alibaba and so expires it: a known gap). Ledger refusals are answered `CBC.18000016`
-//! ("insufficient permissions, contact your partner").
+//! is left unknown for the reconciler, which asks BSS again from what the
+//! hold records (`provider_ref`: the account, and the paid order or the
+//! renewed resources; see `ledger::reconcile_huawei`). Ledger refusals are
+//! answered `CBC.18000016` ("insufficient permissions, contact your
+//! partner").
 
 use http::{Method, StatusCode};
 use rust_decimal::Decimal;
@@ -33,7 +35,8 @@ use crate::huawei::keys::{HuaweiSide, HuaweiWho};
 use crate::huawei::outbound::{OutboundCall, signed_request};
 use crate::huawei::pricing::{self as hwpricing, PricedAnswer, decimal, measure_factor};
 use crate::ledger::money::Micros;
-use crate::ledger::{NewHold, Reserved, now_ms};
+use crate::ledger::reconcile_huawei::HuaweiRef;
+use crate::ledger::{NewHold, Provider, Reserved, now_ms};
 use crate::pricing::{Admission, ChargeType, Intent, LineItem, Order, OrderKind, PeriodUnit};
 use crate::proxy::{Gateway, RequestCtx};
 use crate::upstream::Answer;
@@ -108,16 +111,26 @@ impl Gateway {
             .await
             .map_err(in_huawei_terms)?;
         let body = body_json(call);
-        let (order, official, order_id) = if pay {
+        let (order, official, order_id, resource_ids) = if pay {
             let Some(order_id) = body.get("order_id").and_then(Value::as_str) else {
                 // BSS refuses it (CBC.0100) without charging anything.
                 return Ok(None);
             };
             let (order, official) = self.order_to_pay(side, who, order_id).await?;
-            (order, official, Some(order_id.to_owned()))
+            (order, official, Some(order_id.to_owned()), Vec::new())
         } else if renew && body.get("is_auto_pay").and_then(Value::as_i64) == Some(1) {
             let (order, official) = self.renewal_to_pay(side, who, &body).await?;
-            (order, official, None)
+            let resource_ids = body
+                .get("resource_ids")
+                .and_then(Value::as_array)
+                .map(|ids| {
+                    ids.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            (order, official, None, resource_ids)
         } else {
             return Ok(None);
         };
@@ -168,6 +181,16 @@ impl Gateway {
             action: api.name.to_owned(),
             product: PRODUCT.to_owned(),
             official: Some(micros(official)?),
+            provider: Provider::Huawei,
+            // What the reconciler asks BSS if the answer is lost.
+            provider_ref: Some(
+                HuaweiRef {
+                    domain_id: who.domain_id.clone(),
+                    order_id: order_id.clone(),
+                    resource_ids,
+                }
+                .to_json(),
+            ),
             now,
             forward_deadline: now.saturating_add(forward_ms),
             expires_at: now.saturating_add(expiry_ms),
