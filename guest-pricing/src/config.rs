@@ -3,16 +3,25 @@
 //! it). Every amount and percentage is a decimal *string*, so no float is
 //! ever involved. Unknown fields are refused, so a typo is a load error
 //! (`describe`'s self-check), not a silently ignored rule.
+//!
+//! The text is parsed once per load ([`Config::parse`], by `prepare`); the
+//! parsed [`Config`] travels to every `quote` as compact bytes
+//! ([`Config::encode`] / [`Config::decode`]: postcard, decimals in their
+//! exact 16-byte form).
 
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
 
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::money::{Rounding, parse_amount, parse_signed};
 
 /// What a percentage is applied to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Base {
     /// The provider's list price (default): the partner sets its own
@@ -25,7 +34,7 @@ pub enum Base {
 }
 
 /// How tiers apply over a line's instance count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TierMode {
     /// Each instance is priced at the tier it falls in (1-10 at the first
@@ -37,7 +46,7 @@ pub enum TierMode {
 }
 
 /// `"subscription"` or `"pay-as-you-go"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Charge {
     /// Subscription lines only.
@@ -48,7 +57,7 @@ pub enum Charge {
 
 /// Which lines, customers or orders something applies to. Every field
 /// given must match; an empty scope matches everything.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scope {
     /// Provider product code (`ecs`, `oss`).
@@ -172,16 +181,17 @@ struct RawConfig {
 }
 
 /// A tier, parsed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tier {
     /// Last instance count of the tier (`None`: unbounded).
     pub upto: Option<u32>,
     /// Percentage (+ markup, - discount).
+    #[serde(with = "tollgate_pricing_guest::decimal")]
     pub percent: Decimal,
 }
 
 /// A price rule, parsed: a single percentage is one unbounded tier.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Rule {
     /// Name reported as the quote line's rule.
     pub name: String,
@@ -192,11 +202,12 @@ pub struct Rule {
     /// Graduated or volume.
     pub tier_mode: TierMode,
     /// Fixed fee per instance, added to the list price.
+    #[serde(with = "tollgate_pricing_guest::decimal")]
     pub fee: Decimal,
 }
 
 /// A bundle, parsed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Bundle {
     /// Rule name reported on the bundle line.
     pub name: String,
@@ -207,13 +218,15 @@ pub struct Bundle {
     /// Lines it attaches to.
     pub scope: Scope,
     /// Price per instance per month (subscription lines).
+    #[serde(with = "tollgate_pricing_guest::option_decimal")]
     pub monthly: Option<Decimal>,
     /// Price per instance per hour (pay-as-you-go hourly lines).
+    #[serde(with = "tollgate_pricing_guest::option_decimal")]
     pub hourly: Option<Decimal>,
 }
 
 /// A quota rule, parsed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Quota {
     /// Reported in the denial.
     pub name: String,
@@ -230,13 +243,14 @@ pub struct Quota {
     /// Most instances in one line.
     pub max_quantity: Option<u32>,
     /// Largest order total (partner price, bundles included).
+    #[serde(with = "tollgate_pricing_guest::option_decimal")]
     pub max_order_amount: Option<Decimal>,
     /// The customer-facing message (default: one per check).
     pub message: Option<String>,
 }
 
 /// The configuration, parsed and checked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Config {
     /// The currency every order must be in, when set.
     pub currency: Option<String>,
@@ -252,9 +266,7 @@ pub struct Config {
     pub quotas: Vec<Quota>,
 }
 
-// Error contexts are built only on error (`what` is a closure): the
-// configuration is parsed at every call, so the success path must not
-// format strings.
+// Error contexts are built only on error (`what` is a closure).
 fn field(what: impl FnOnce() -> String, r: Result<Decimal, String>) -> Result<Decimal, String> {
     r.map_err(|e| format!("{}: {e}", what()))
 }
@@ -269,6 +281,16 @@ fn percent(what: impl Fn() -> String, s: &str) -> Result<Decimal, String> {
 }
 
 impl Config {
+    /// The compact form `prepare` returns.
+    pub fn encode(&self) -> Result<Vec<u8>, String> {
+        tollgate_pricing_guest::encode(self)
+    }
+
+    /// Reads what [`Self::encode`] wrote (at every `quote`).
+    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        tollgate_pricing_guest::decode(bytes)
+    }
+
     /// Parses and checks the JSON text.
     pub fn parse(text: &str) -> Result<Self, String> {
         let raw: RawConfig =

@@ -1,15 +1,17 @@
 //! The reference module's rules, on the generated WIT types (so the same
 //! code runs inside the component and natively).
 
-use std::cell::RefCell;
-use std::collections::BTreeSet;
-use std::rc::Rc;
+use alloc::borrow::ToOwned as _;
+use alloc::collections::BTreeSet;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use rust_decimal::Decimal;
 
 use crate::bindings::tollgate::pricing::types::{
-    Admission, BundleLine, ChargeType, Customer, Denial, LineItem, Money, Order, PeriodUnit, Quote,
-    QuoteLine,
+    Admission, Answer, BundleLine, ChargeType, Customer, Denial, Intent, LineItem, Money, Order,
+    PeriodUnit, QuoteLine,
 };
 use crate::config::{Base, Config, Quota, Rule, Scope, TierMode};
 use crate::money::{format_amount, parse_amount};
@@ -17,32 +19,29 @@ use crate::money::{format_amount, parse_amount};
 /// The rule name reported for a line no rule matched (official price).
 pub const NO_RULE: &str = "official";
 
-thread_local! {
-    /// The configuration parsed by this instance: the host passes the same
-    /// text to every export of one request, so it is parsed once per
-    /// request. (Instances never outlive a request, so nothing leaks.)
-    static PARSED: RefCell<Option<(String, Rc<Config>)>> = const { RefCell::new(None) };
+/// `prepare`: the configuration parsed, self-checked and encoded, once per
+/// load.
+pub fn prepare(text: &str) -> Result<Vec<u8>, String> {
+    let config = Config::parse(text)?;
+    self_check(&config)?;
+    config.encode()
 }
 
-/// Runs `f` on the parsed `text`, parsing it at most once per instance.
-pub fn with_config<T>(
-    text: &str,
-    f: impl FnOnce(&Config) -> Result<T, String>,
-) -> Result<T, String> {
-    let cached = PARSED.with_borrow(|p| {
-        p.as_ref()
-            .filter(|(t, _)| t == text)
-            .map(|(_, c)| Rc::clone(c))
-    });
-    let config = match cached {
-        Some(c) => c,
-        None => {
-            let c = Rc::new(Config::parse(text)?);
-            PARSED.with_borrow_mut(|p| *p = Some((text.to_owned(), Rc::clone(&c))));
-            c
-        }
+/// `quote`: prices, bundle lines and (for purchases) the quota rules'
+/// verdict, in one call.
+pub fn quote(c: &Config, order: &Order) -> Result<Answer, String> {
+    let lines = price(c, order)?;
+    let bundles = bundle(c, order)?;
+    let admission = match order.intent {
+        // A price query is never refused (the host ignores it anyway).
+        Intent::Quote => Admission::Allow,
+        Intent::Purchase => admit(c, order, &lines, &bundles)?,
     };
-    f(&config)
+    Ok(Answer {
+        lines,
+        bundles,
+        admission,
+    })
 }
 
 /// The module's self-check: the configuration parsed; names are unique.
@@ -169,8 +168,8 @@ fn adjustments(rule: &Rule, base: Decimal, quantity: u32) -> (Decimal, Decimal) 
     (markup, discount)
 }
 
-/// `price`: one quote line per line-item.
-pub fn price(c: &Config, order: &Order) -> Result<Quote, String> {
+/// The prices: one quote line per line-item.
+pub fn price(c: &Config, order: &Order) -> Result<Vec<QuoteLine>, String> {
     check_currency(c, order)?;
     let cur = order.currency.as_str();
     let mut lines = Vec::with_capacity(order.lines.len());
@@ -201,7 +200,7 @@ pub fn price(c: &Config, order: &Order) -> Result<Quote, String> {
             rule,
         });
     }
-    Ok(Quote { lines })
+    Ok(lines)
 }
 
 /// Months in a period (weeks are a quarter month, as Alibaba prices them).
@@ -215,8 +214,8 @@ fn months(line: &LineItem) -> Option<Decimal> {
     }
 }
 
-/// `bundle`: the partner's products per matching line.
-pub fn bundle(c: &Config, order: &Order, _quote: &Quote) -> Result<Vec<BundleLine>, String> {
+/// The bundle lines: the partner's products per matching line.
+pub fn bundle(c: &Config, order: &Order) -> Result<Vec<BundleLine>, String> {
     check_currency(c, order)?;
     let cur = order.currency.as_str();
     let mut out = Vec::new();
@@ -285,11 +284,11 @@ fn describe_sku(line: &LineItem) -> String {
     }
 }
 
-/// `admit`: the first quota rule an order breaks refuses it.
+/// The admission: the first quota rule an order breaks refuses it.
 pub fn admit(
     c: &Config,
     order: &Order,
-    quote: &Quote,
+    priced: &[QuoteLine],
     bundles: &[BundleLine],
 ) -> Result<Admission, String> {
     let cur = order.currency.as_str();
@@ -332,7 +331,7 @@ pub fn admit(
         }
         if let Some(max) = q.max_order_amount {
             let mut total = Decimal::ZERO;
-            for l in &quote.lines {
+            for l in priced {
                 total += amount_in(&l.price, cur, "quote line")?;
             }
             for b in bundles {

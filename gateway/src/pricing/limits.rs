@@ -83,10 +83,17 @@ pub const TABLES_PER_COMPONENT: u32 = 4;
 pub const MAX_MODULE_BYTES: usize = 16 << 20;
 
 /// Largest configuration text passed to a module: 1 MiB. Policies are a
-/// few kilobytes; the text is copied into the guest at every call.
+/// few kilobytes; the text is copied into the guest once per load
+/// (`describe`, `prepare`).
 pub const MAX_CONFIG_BYTES: usize = 1 << 20;
 
-/// Most lines a module may return from `bundle`. Bundles are a handful of
+/// Largest prepared configuration (what `prepare` returns): 1 MiB, like
+/// the configuration text it is made from. It is copied into the guest at
+/// every call, so a module should keep it compact (the reference module's
+/// is a few hundred bytes).
+pub const MAX_PREPARED_BYTES: usize = 1 << 20;
+
+/// Most bundle lines a module may return. Bundles are a handful of
 /// partner products per order; hundreds would be a bug and would bloat the
 /// answer the customer receives.
 pub const MAX_BUNDLE_LINES: usize = 100;
