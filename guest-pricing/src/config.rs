@@ -6,8 +6,10 @@
 //!
 //! The text is parsed once per load ([`Config::parse`], by `prepare`); the
 //! parsed [`Config`] travels to every `quote` as compact bytes
-//! ([`Config::encode`] / [`Config::decode`]: postcard, decimals in their
-//! exact 16-byte form).
+//! ([`Config::encode`]: postcard, decimals in their exact 16-byte form).
+//! Every call reads them back as a [`Prepared`] view whose texts borrow
+//! from the bytes ([`Config::decode`]): decoding allocates only the lists,
+//! not one string per name, region and SKU.
 
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -56,29 +58,33 @@ pub enum Charge {
 }
 
 /// Which lines, customers or orders something applies to. Every field
-/// given must match; an empty scope matches everything.
+/// given must match; an empty scope matches everything. `S` is the text
+/// type: `String` as parsed, `&str` borrowed from the prepared bytes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scope {
+#[serde(
+    deny_unknown_fields,
+    bound(deserialize = "S: Deserialize<'de> + Ord", serialize = "S: Serialize")
+)]
+pub struct Scope<S = String> {
     /// Provider product code (`ecs`, `oss`).
-    pub product: Option<String>,
+    pub product: Option<S>,
     /// SKU: pricing module or ECS resource (`InstanceType`, `instanceType`;
     /// compared without regard to ASCII case).
-    pub sku: Option<String>,
+    pub sku: Option<S>,
     /// SKU properties that must all have these values.
     #[serde(default)]
-    pub config: BTreeMap<String, String>,
+    pub config: BTreeMap<S, S>,
     /// Region id.
-    pub region: Option<String>,
+    pub region: Option<S>,
     /// Customer group.
-    pub group: Option<String>,
+    pub group: Option<S>,
     /// Customer id (a per-customer override).
-    pub customer: Option<String>,
+    pub customer: Option<S>,
     /// Charge type.
     pub charge_type: Option<Charge>,
 }
 
-impl Scope {
+impl<S> Scope<S> {
     /// How specific the scope is: the most specific matching rule wins.
     /// Customer > SKU (+ its config) > region > group > product > global.
     pub fn specificity(&self) -> u32 {
@@ -192,11 +198,12 @@ pub struct Tier {
 
 /// A price rule, parsed: a single percentage is one unbounded tier.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Rule {
+#[serde(bound(deserialize = "S: Deserialize<'de> + Ord", serialize = "S: Serialize"))]
+pub struct Rule<S = String> {
     /// Name reported as the quote line's rule.
-    pub name: String,
+    pub name: S,
     /// Where it applies.
-    pub scope: Scope,
+    pub scope: Scope<S>,
     /// Tiers over the instance count (at least one).
     pub tiers: Vec<Tier>,
     /// Graduated or volume.
@@ -208,15 +215,16 @@ pub struct Rule {
 
 /// A bundle, parsed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Bundle {
+#[serde(bound(deserialize = "S: Deserialize<'de> + Ord", serialize = "S: Serialize"))]
+pub struct Bundle<S = String> {
     /// Rule name reported on the bundle line.
-    pub name: String,
+    pub name: S,
     /// Partner product code (the bundle line's id prefix).
-    pub code: String,
+    pub code: S,
     /// Shown to the customer.
-    pub description: String,
+    pub description: S,
     /// Lines it attaches to.
-    pub scope: Scope,
+    pub scope: Scope<S>,
     /// Price per instance per month (subscription lines).
     #[serde(with = "tollgate_pricing_guest::option_decimal")]
     pub monthly: Option<Decimal>,
@@ -227,44 +235,50 @@ pub struct Bundle {
 
 /// A quota rule, parsed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Quota {
+#[serde(bound(deserialize = "S: Deserialize<'de> + Ord", serialize = "S: Serialize"))]
+pub struct Quota<S = String> {
     /// Reported in the denial.
-    pub name: String,
+    pub name: S,
     /// Only for this customer.
-    pub customer: Option<String>,
+    pub customer: Option<S>,
     /// Only for this group.
-    pub group: Option<String>,
+    pub group: Option<S>,
     /// Only for lines of this product.
-    pub product: Option<String>,
+    pub product: Option<S>,
     /// Regions allowed (empty: any).
-    pub allowed_regions: Vec<String>,
+    pub allowed_regions: Vec<S>,
     /// SKUs refused.
-    pub denied_skus: Vec<Scope>,
+    pub denied_skus: Vec<Scope<S>>,
     /// Most instances in one line.
     pub max_quantity: Option<u32>,
     /// Largest order total (partner price, bundles included).
     #[serde(with = "tollgate_pricing_guest::option_decimal")]
     pub max_order_amount: Option<Decimal>,
     /// The customer-facing message (default: one per check).
-    pub message: Option<String>,
+    pub message: Option<S>,
 }
 
 /// The configuration, parsed and checked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Config {
+#[serde(bound(deserialize = "S: Deserialize<'de> + Ord", serialize = "S: Serialize"))]
+pub struct Config<S = String> {
     /// The currency every order must be in, when set.
-    pub currency: Option<String>,
+    pub currency: Option<S>,
     /// What percentages apply to.
     pub base: Base,
     /// Rounding of every line.
     pub rounding: Rounding,
     /// Price rules, in file order.
-    pub rules: Vec<Rule>,
+    pub rules: Vec<Rule<S>>,
     /// Bundles.
-    pub bundles: Vec<Bundle>,
+    pub bundles: Vec<Bundle<S>>,
     /// Quota rules, checked in file order.
-    pub quotas: Vec<Quota>,
+    pub quotas: Vec<Quota<S>>,
 }
+
+/// The configuration as every `quote` reads it: texts borrowed from the
+/// prepared bytes.
+pub type Prepared<'a> = Config<&'a str>;
 
 // Error contexts are built only on error (`what` is a closure).
 fn field(what: impl FnOnce() -> String, r: Result<Decimal, String>) -> Result<Decimal, String> {
@@ -286,8 +300,9 @@ impl Config {
         tollgate_pricing_guest::encode(self)
     }
 
-    /// Reads what [`Self::encode`] wrote (at every `quote`).
-    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+    /// Reads what [`Self::encode`] wrote (at every `quote`), borrowing its
+    /// texts from `bytes`.
+    pub fn decode(bytes: &[u8]) -> Result<Prepared<'_>, String> {
         tollgate_pricing_guest::decode(bytes)
     }
 

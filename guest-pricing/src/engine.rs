@@ -13,7 +13,7 @@ use crate::bindings::tollgate::pricing::types::{
     Admission, Answer, BundleLine, ChargeType, Customer, Denial, Intent, LineItem, Money, Order,
     PeriodUnit, QuoteLine,
 };
-use crate::config::{Base, Config, Quota, Rule, Scope, TierMode};
+use crate::config::{Base, Config, Prepared, Quota, Rule, Scope, TierMode};
 use crate::money::{format_amount, parse_amount};
 
 /// The rule name reported for a line no rule matched (official price).
@@ -29,7 +29,7 @@ pub fn prepare(text: &str) -> Result<Vec<u8>, String> {
 
 /// `quote`: prices, bundle lines and (for purchases) the quota rules'
 /// verdict, in one call.
-pub fn quote(c: &Config, order: &Order) -> Result<Answer, String> {
+pub fn quote(c: &Prepared<'_>, order: &Order) -> Result<Answer, String> {
     let lines = price(c, order)?;
     let bundles = bundle(c, order)?;
     let admission = match order.intent {
@@ -45,24 +45,24 @@ pub fn quote(c: &Config, order: &Order) -> Result<Answer, String> {
 }
 
 /// The module's self-check: the configuration parsed; names are unique.
-pub fn self_check(c: &Config) -> Result<(), String> {
+pub fn self_check<S: AsRef<str> + Ord>(c: &Config<S>) -> Result<(), String> {
     let mut seen = BTreeSet::new();
-    for name in c.rules.iter().map(|r| &r.name) {
+    for name in c.rules.iter().map(|r| r.name.as_ref()) {
         if !seen.insert(name) {
             return Err(format!("rule name \"{name}\" is used twice"));
         }
     }
     let mut codes = BTreeSet::new();
-    for b in &c.bundles {
-        if !codes.insert(&b.code) {
-            return Err(format!("bundle code \"{}\" is used twice", b.code));
+    for code in c.bundles.iter().map(|b| b.code.as_ref()) {
+        if !codes.insert(code) {
+            return Err(format!("bundle code \"{code}\" is used twice"));
         }
     }
     Ok(())
 }
 
-fn matches(scope: &Scope, line: &LineItem, who: &Customer) -> bool {
-    let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+fn matches(scope: &Scope<&str>, line: &LineItem, who: &Customer) -> bool {
+    let eq = |want: &Option<&str>, have: &str| want.is_none_or(|w| w == have);
     eq(&scope.product, &line.product)
         && scope
             .sku
@@ -87,8 +87,12 @@ fn matches(scope: &Scope, line: &LineItem, who: &Customer) -> bool {
 }
 
 /// The most specific matching rule; on a tie, the one written first.
-fn best_rule<'c>(c: &'c Config, line: &LineItem, who: &Customer) -> Option<&'c Rule> {
-    let mut best: Option<&Rule> = None;
+fn best_rule<'c, 'a>(
+    c: &'c Prepared<'a>,
+    line: &LineItem,
+    who: &Customer,
+) -> Option<&'c Rule<&'a str>> {
+    let mut best: Option<&Rule<&str>> = None;
     for r in c.rules.iter().filter(|r| matches(&r.scope, line, who)) {
         if best.is_none_or(|b| r.scope.specificity() > b.scope.specificity()) {
             best = Some(r);
@@ -114,7 +118,7 @@ fn amount_in(m: &Money, currency: &str, what: &str) -> Result<Decimal, String> {
     parse_amount(&m.amount).map_err(|e| format!("{what}: {e}"))
 }
 
-fn check_currency(c: &Config, order: &Order) -> Result<(), String> {
+fn check_currency(c: &Prepared<'_>, order: &Order) -> Result<(), String> {
     match &c.currency {
         Some(want) if *want != order.currency => Err(format!(
             "this price list is in {want}; the order is in {}",
@@ -125,7 +129,7 @@ fn check_currency(c: &Config, order: &Order) -> Result<(), String> {
 }
 
 /// (markup, discount) amounts of `rule` on `base` for `quantity` instances.
-fn adjustments(rule: &Rule, base: Decimal, quantity: u32) -> (Decimal, Decimal) {
+fn adjustments(rule: &Rule<&str>, base: Decimal, quantity: u32) -> (Decimal, Decimal) {
     let hundred = Decimal::ONE_HUNDRED;
     let q = quantity.max(1);
     let mut markup = Decimal::ZERO;
@@ -169,7 +173,7 @@ fn adjustments(rule: &Rule, base: Decimal, quantity: u32) -> (Decimal, Decimal) 
 }
 
 /// The prices: one quote line per line-item.
-pub fn price(c: &Config, order: &Order) -> Result<Vec<QuoteLine>, String> {
+pub fn price(c: &Prepared<'_>, order: &Order) -> Result<Vec<QuoteLine>, String> {
     check_currency(c, order)?;
     let cur = order.currency.as_str();
     let mut lines = Vec::with_capacity(order.lines.len());
@@ -188,7 +192,7 @@ pub fn price(c: &Config, order: &Order) -> Result<Vec<QuoteLine>, String> {
                 let fee = rule.fee * Decimal::from(line.quantity.max(1));
                 let list = c.rounding.apply(base + markup + fee);
                 let discount = c.rounding.apply(discount).min(list);
-                (list, discount, rule.name.clone())
+                (list, discount, rule.name.to_owned())
             }
             None => (c.rounding.apply(base), Decimal::ZERO, NO_RULE.to_owned()),
         };
@@ -215,7 +219,7 @@ fn months(line: &LineItem) -> Option<Decimal> {
 }
 
 /// The bundle lines: the partner's products per matching line.
-pub fn bundle(c: &Config, order: &Order) -> Result<Vec<BundleLine>, String> {
+pub fn bundle(c: &Prepared<'_>, order: &Order) -> Result<Vec<BundleLine>, String> {
     check_currency(c, order)?;
     let cur = order.currency.as_str();
     let mut out = Vec::new();
@@ -239,7 +243,7 @@ pub fn bundle(c: &Config, order: &Order) -> Result<Vec<BundleLine>, String> {
             };
             n += 1;
             let id = if n == 1 {
-                b.code.clone()
+                b.code.to_owned()
             } else {
                 format!("{}-{n}", b.code)
             };
@@ -247,27 +251,27 @@ pub fn bundle(c: &Config, order: &Order) -> Result<Vec<BundleLine>, String> {
             out.push(BundleLine {
                 id,
                 attached_to: Some(line.id.clone()),
-                description: b.description.clone(),
+                description: b.description.to_owned(),
                 quantity: line.quantity.max(1),
                 list: money(list, cur),
                 discount: money(Decimal::ZERO, cur),
                 price: money(list, cur),
-                rule: b.name.clone(),
+                rule: b.name.to_owned(),
             });
         }
     }
     Ok(out)
 }
 
-fn applies_to(q: &Quota, who: &Customer) -> bool {
+fn applies_to(q: &Quota<&str>, who: &Customer) -> bool {
     q.customer.as_deref().is_none_or(|c| c == who.id)
         && q.group.as_deref().is_none_or(|g| g == who.group)
 }
 
-fn deny(q: &Quota, default: String) -> Admission {
+fn deny(q: &Quota<&str>, default: String) -> Admission {
     Admission::Deny(Denial {
-        rule: q.name.clone(),
-        message: q.message.clone().unwrap_or(default),
+        rule: q.name.to_owned(),
+        message: q.message.map_or(default, str::to_owned),
     })
 }
 
@@ -286,7 +290,7 @@ fn describe_sku(line: &LineItem) -> String {
 
 /// The admission: the first quota rule an order breaks refuses it.
 pub fn admit(
-    c: &Config,
+    c: &Prepared<'_>,
     order: &Order,
     priced: &[QuoteLine],
     bundles: &[BundleLine],
@@ -299,7 +303,7 @@ pub fn admit(
             .iter()
             .filter(|l| q.product.as_deref().is_none_or(|p| p == l.product));
         for line in lines {
-            if !q.allowed_regions.is_empty() && !q.allowed_regions.contains(&line.region) {
+            if !q.allowed_regions.is_empty() && !q.allowed_regions.contains(&line.region.as_str()) {
                 let msg = if line.region.is_empty() {
                     "The order must name a region.".to_owned()
                 } else {
