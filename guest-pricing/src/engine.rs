@@ -64,10 +64,7 @@ pub fn self_check<S: AsRef<str> + Ord>(c: &Config<S>) -> Result<(), String> {
 fn matches(scope: &Scope<&str>, line: &LineItem, who: &Customer) -> bool {
     let eq = |want: &Option<&str>, have: &str| want.is_none_or(|w| w == have);
     eq(&scope.product, &line.product)
-        && scope
-            .sku
-            .as_deref()
-            .is_none_or(|s| s.eq_ignore_ascii_case(&line.sku))
+        && scope.sku.is_none_or(|s| s.eq_ignore_ascii_case(&line.sku))
         && scope
             .config
             .iter()
@@ -264,8 +261,7 @@ pub fn bundle(c: &Prepared<'_>, order: &Order) -> Result<Vec<BundleLine>, String
 }
 
 fn applies_to(q: &Quota<&str>, who: &Customer) -> bool {
-    q.customer.as_deref().is_none_or(|c| c == who.id)
-        && q.group.as_deref().is_none_or(|g| g == who.group)
+    q.customer.is_none_or(|c| c == who.id) && q.group.is_none_or(|g| g == who.group)
 }
 
 fn deny(q: &Quota<&str>, default: String) -> Admission {
@@ -301,7 +297,7 @@ pub fn admit(
         let lines = order
             .lines
             .iter()
-            .filter(|l| q.product.as_deref().is_none_or(|p| p == l.product));
+            .filter(|l| q.product.is_none_or(|p| p == l.product));
         for line in lines {
             if !q.allowed_regions.is_empty() && !q.allowed_regions.contains(&line.region.as_str()) {
                 let msg = if line.region.is_empty() {

@@ -50,20 +50,9 @@ pub fn format_amount(d: Decimal) -> String {
     d.to_string()
 }
 
-fn money(d: Decimal, currency: &str) -> wit::Money {
-    wit::Money {
-        amount: format_amount(d),
-        currency: currency.to_owned(),
-    }
-}
-
-// What a checked value is (`quote line "x" price`) is only put into words
-// when the check fails: these run on every priced request, and the success
-// path allocates only what it keeps.
-
 /// Checks one returned amount; `what` names it in the error.
 fn amount(
-    m: &wit::Money,
+    m: &wit::MoneyResult,
     currency: &str,
     what: impl FnOnce() -> String,
 ) -> Result<Decimal, PricingError> {
@@ -79,9 +68,9 @@ fn amount(
 
 /// `(list, discount, price)` with `price = list - discount`.
 fn triple(
-    list: &wit::Money,
-    discount: &wit::Money,
-    price: &wit::Money,
+    list: &wit::MoneyResult,
+    discount: &wit::MoneyResult,
+    price: &wit::MoneyResult,
     currency: &str,
     what: &dyn Fn() -> String,
 ) -> Result<(Decimal, Decimal, Decimal), PricingError> {
@@ -115,11 +104,66 @@ fn text(s: &str, what: impl FnOnce() -> String, max: usize) -> Result<String, Pr
     Ok(s.to_owned())
 }
 
-/// The order as the module sees it.
-pub fn order_to_wit(o: &Order) -> wit::Order {
+/// Calls `f` with the order as the module sees it. The WIT order borrows
+/// every text from `o` (nothing is cloned); only the amounts are formatted,
+/// and the lists of borrowed items are built here.
+pub fn with_wit_order<R>(o: &Order, f: impl FnOnce(wit::Order<'_>) -> R) -> R {
     let cur = o.currency.as_str();
-    wit::Order {
-        action: o.action.clone(),
+    let amounts: Vec<[String; 2]> = o
+        .lines
+        .iter()
+        .map(|l| [format_amount(l.official), format_amount(l.official_trade)])
+        .collect();
+    let configs: Vec<Vec<wit::Property<'_>>> = o
+        .lines
+        .iter()
+        .map(|l| {
+            l.config
+                .iter()
+                .map(|(n, v)| wit::Property { name: n, value: v })
+                .collect()
+        })
+        .collect();
+    let tags: Vec<&str> = o.customer.tags.iter().map(String::as_str).collect();
+    let lines: Vec<wit::LineItem<'_>> = o
+        .lines
+        .iter()
+        .zip(&amounts)
+        .zip(&configs)
+        .map(|((l, [official, trade]), config)| wit::LineItem {
+            id: &l.id,
+            product: &l.product,
+            sku: &l.sku,
+            config,
+            region: &l.region,
+            quantity: l.quantity,
+            period: wit::Period {
+                count: l.period_count,
+                unit: match l.period_unit {
+                    PeriodUnit::Hour => wit::PeriodUnit::Hour,
+                    PeriodUnit::Day => wit::PeriodUnit::Day,
+                    PeriodUnit::Week => wit::PeriodUnit::Week,
+                    PeriodUnit::Month => wit::PeriodUnit::Month,
+                    PeriodUnit::Year => wit::PeriodUnit::Year,
+                    PeriodUnit::Usage => wit::PeriodUnit::Usage,
+                },
+            },
+            charge_type: match l.charge_type {
+                ChargeType::Subscription => wit::ChargeType::Subscription,
+                ChargeType::PayAsYouGo => wit::ChargeType::PayAsYouGo,
+            },
+            official: wit::MoneyParam {
+                amount: official,
+                currency: cur,
+            },
+            official_trade: wit::MoneyParam {
+                amount: trade,
+                currency: cur,
+            },
+        })
+        .collect();
+    f(wit::Order {
+        action: &o.action,
         intent: match o.intent {
             Intent::Quote => wit::Intent::Quote,
             Intent::Purchase => wit::Intent::Purchase,
@@ -131,49 +175,14 @@ pub fn order_to_wit(o: &Order) -> wit::Order {
             OrderKind::Downgrade => wit::OrderKind::Downgrade,
         },
         customer: wit::Customer {
-            id: o.customer.id.clone(),
-            uid: o.customer.uid.clone(),
-            group: o.customer.group.clone(),
-            tags: o.customer.tags.clone(),
+            id: &o.customer.id,
+            uid: &o.customer.uid,
+            group: &o.customer.group,
+            tags: &tags,
         },
-        currency: o.currency.clone(),
-        lines: o
-            .lines
-            .iter()
-            .map(|l| wit::LineItem {
-                id: l.id.clone(),
-                product: l.product.clone(),
-                sku: l.sku.clone(),
-                config: l
-                    .config
-                    .iter()
-                    .map(|(n, v)| wit::Property {
-                        name: n.clone(),
-                        value: v.clone(),
-                    })
-                    .collect(),
-                region: l.region.clone(),
-                quantity: l.quantity,
-                period: wit::Period {
-                    count: l.period_count,
-                    unit: match l.period_unit {
-                        PeriodUnit::Hour => wit::PeriodUnit::Hour,
-                        PeriodUnit::Day => wit::PeriodUnit::Day,
-                        PeriodUnit::Week => wit::PeriodUnit::Week,
-                        PeriodUnit::Month => wit::PeriodUnit::Month,
-                        PeriodUnit::Year => wit::PeriodUnit::Year,
-                        PeriodUnit::Usage => wit::PeriodUnit::Usage,
-                    },
-                },
-                charge_type: match l.charge_type {
-                    ChargeType::Subscription => wit::ChargeType::Subscription,
-                    ChargeType::PayAsYouGo => wit::ChargeType::PayAsYouGo,
-                },
-                official: money(l.official, cur),
-                official_trade: money(l.official_trade, cur),
-            })
-            .collect(),
-    }
+        currency: cur,
+        lines: &lines,
+    })
 }
 
 /// Checks a module's quote against the order: one valid line per

@@ -69,6 +69,12 @@ pub mod wit {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "pricing",
+        // Arguments are lowered from borrowed texts (`Order<'a>` holds
+        // `&'a str`), so the host copies the order straight from its own
+        // values into the instance, without cloning every string first.
+        // Types that are both argument and result get two names
+        // (`MoneyParam<'a>`, `MoneyResult`).
+        ownership: Borrowing { duplicate_if_necessary: true },
     });
     pub use self::tollgate::pricing::types::*;
 }
@@ -833,12 +839,12 @@ impl LoadedModule {
     /// query is never refused).
     pub fn quote(&self, order: &Order) -> Result<Priced, PricingError> {
         let mut s = self.session()?;
-        let wit_order = convert::order_to_wit(order);
-        let answer = s
-            .bindings
-            .call_quote(&mut s.store, &self.prepared, &wit_order)
-            .map_err(|e| classify(&s.store, &e))?
-            .map_err(|e| module_error("quote", e))?;
+        let answer = convert::with_wit_order(order, |wit_order| {
+            s.bindings
+                .call_quote(&mut s.store, &self.prepared, wit_order)
+                .map_err(|e| classify(&s.store, &e))
+        })?
+        .map_err(|e| module_error("quote", e))?;
         // The instance is done: release its slot before checking.
         drop(s);
         let lines = convert::check_quote(order, &answer.lines)?;
