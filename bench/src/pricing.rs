@@ -2,14 +2,18 @@
 //!
 //! 1. **Per price call** (in process, one thread): `LoadedModule::quote` on
 //!    the reference module with the example policy — a fresh store and
-//!    instance, `price` + `bundle`, every output check — p50/p99, for a
-//!    one-line BSS quote and a three-line ECS quote.
+//!    instance, one `quote` call (prices + bundle lines), every output
+//!    check — p50/p99 wall clock and CPU time per call (the thread's own
+//!    CPU time over all timed calls: less sensitive to a busy machine), for
+//!    a one-line BSS quote and a three-line ECS quote; what instantiation
+//!    alone costs; a `std` module doing no work, for comparison.
 //! 2. **Price calls/s on all cores**: the same call on one thread per core.
 //! 3. **The same rule natively**: the reference module's own Rust code
 //!    (`tollgate-guest-pricing` as a library) on the same order, doing the
-//!    same work per call (parse the configuration, price, bundle); the
-//!    ratio is the cost of the sandbox (instantiation, copying values in and
-//!    out, host checks, compiled-wasm speed).
+//!    same work per call (decode the prepared configuration — the very
+//!    bytes the module gets — then price and bundle); the ratio is the cost
+//!    of the sandbox (instantiation, copying values in and out, host checks,
+//!    compiled-wasm speed).
 //! 4. **The proxy with pricing on vs off**: `GetSubscriptionPrice` through
 //!    `tollgate serve` (release binary) to the simulated cloud, closed loop,
 //!    without and with `[pricing]`: req/s and p50/p99, and what pricing
@@ -35,6 +39,20 @@ use tollgate::pricing::{
 use tollgate_guest_pricing::bindings::tollgate::pricing::types as g;
 
 use crate::load::{self, Signer, Target};
+
+/// CPU time (user + system) of the calling thread, in clock ticks, from
+/// `/proc/thread-self/stat` (0 where unavailable).
+fn thread_cpu_ticks() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else {
+        return 0;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return 0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    get(11) + get(12)
+}
 use crate::procs::{self, TempDir, Tollgate};
 
 const PARTNER_AK: &str = "TGPARTNERDEMOKEY01";
@@ -198,20 +216,38 @@ fn histogram() -> Histogram<u64> {
 }
 
 /// (p50, p99) in µs of `f` over `calls` calls, after a warm-up.
-fn latency(calls: u64, mut f: impl FnMut()) -> (f64, f64) {
+fn latency(calls: u64, f: impl FnMut()) -> (f64, f64) {
+    let t = timed(calls, f);
+    (t.p50, t.p99)
+}
+
+/// Wall-clock percentiles and mean CPU time per call, in µs.
+struct Timing {
+    p50: f64,
+    p99: f64,
+    cpu: f64,
+}
+
+/// Times `f` over `calls` calls, after a warm-up: wall clock per call, and
+/// the thread's CPU time over all of them (clock-tick resolution, so
+/// meaningful over a second or more of calls).
+fn timed(calls: u64, mut f: impl FnMut()) -> Timing {
     for _ in 0..calls.min(2_000) {
         f();
     }
     let mut h = histogram();
+    let ticks = thread_cpu_ticks();
     for _ in 0..calls {
         let t = Instant::now();
         f();
         h.saturating_record(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
     }
-    (
-        h.value_at_quantile(0.5) as f64 / 1000.0,
-        h.value_at_quantile(0.99) as f64 / 1000.0,
-    )
+    let ticks = thread_cpu_ticks().saturating_sub(ticks);
+    Timing {
+        p50: h.value_at_quantile(0.5) as f64 / 1000.0,
+        p99: h.value_at_quantile(0.99) as f64 / 1000.0,
+        cpu: ticks as f64 * 1e6 / procs::clock_ticks_per_sec().max(1) as f64 / calls.max(1) as f64,
+    }
 }
 
 /// Calls per second of `module.quote(order)` on `threads` threads.
@@ -262,6 +298,12 @@ pub async fn run(args: PricingArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("{} (build it: scripts/build-guests)", wasm.display()))?,
     );
     let config_text = convert::config_json(&config_path)?;
+    // What one guest call does, natively: decode the prepared configuration
+    // (the same bytes the module gets), price, bundle.
+    let native = |prepared: &[u8], o: &g::Order| {
+        let c = tollgate_guest_pricing::config::Config::decode(prepared).expect("prepared");
+        tollgate_guest_pricing::engine::quote(&c, o).expect("quote")
+    };
     if let Some(which) = &args.profile {
         let bss = bss_order();
         let fixture =
@@ -282,10 +324,7 @@ pub async fn run(args: PricingArgs) -> anyhow::Result<ExitCode> {
             "native" => {
                 let g = guest_order(&bss);
                 for _ in 0..args.calls {
-                    let c = tollgate_guest_pricing::config::Config::parse(&config_text)
-                        .map_err(|e| anyhow::anyhow!(e))?;
-                    let q = tollgate_guest_pricing::engine::price(&c, &g);
-                    let _ = std::hint::black_box(q);
+                    let _ = std::hint::black_box(native(module.prepared(), &g));
                 }
             }
             _ => {
@@ -302,9 +341,12 @@ pub async fn run(args: PricingArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "pricing bench: module {} ({} KiB), {cores} cores, {calls} timed calls per figure",
+        "pricing bench: module {} ({} KiB, {} WASI imports, configuration {} bytes of JSON prepared into {} bytes), {cores} cores, {calls} timed calls per figure",
         module.label(),
         std::fs::metadata(&wasm).map_or(0, |m| m.len() / 1024),
+        module.wasi_imports().len(),
+        config_text.len(),
+        module.prepared().len(),
     );
 
     let bss = bss_order();
@@ -315,19 +357,36 @@ pub async fn run(args: PricingArgs) -> anyhow::Result<ExitCode> {
         "unexpected total {}",
         check.quote.total
     );
-    let (wasm_p50, wasm_p99) = latency(calls, || {
+    let bss_t = timed(calls, || {
         let _ = std::hint::black_box(module.quote(std::hint::black_box(&bss)));
     });
-    let (ecs_p50, ecs_p99) = latency(calls, || {
+    let (wasm_p50, wasm_p99) = (bss_t.p50, bss_t.p99);
+    let ecs_t = timed(calls, || {
         let _ = std::hint::black_box(module.quote(std::hint::black_box(&ecs)));
     });
-    println!("\n1. price call incl. a fresh instance (price + bundle + host checks), 1 thread");
-    println!("   1-line BSS quote : p50 {wasm_p50:>7.2} µs   p99 {wasm_p99:>7.2} µs");
-    println!("   3-line ECS quote : p50 {ecs_p50:>7.2} µs   p99 {ecs_p99:>7.2} µs");
+    let (ecs_p50, ecs_p99) = (ecs_t.p50, ecs_t.p99);
+    let inst_t = timed(calls, || {
+        let _ = std::hint::black_box(module.instantiate_only());
+    });
+    println!(
+        "\n1. price call incl. a fresh instance (one `quote` call: prices + bundle lines; host checks), 1 thread"
+    );
+    println!(
+        "   1-line BSS quote : p50 {wasm_p50:>7.2} µs   p99 {wasm_p99:>7.2} µs   CPU {:>6.2} µs/call",
+        bss_t.cpu
+    );
+    println!(
+        "   3-line ECS quote : p50 {ecs_p50:>7.2} µs   p99 {ecs_p99:>7.2} µs   CPU {:>6.2} µs/call",
+        ecs_t.cpu
+    );
+    println!(
+        "   of which a fresh instance alone (store + instantiate + drop): p50 {:>7.2} µs   CPU {:>6.2} µs/call",
+        inst_t.p50, inst_t.cpu
+    );
 
-    // Where the time goes: the same call on a module that does no work
-    // (the test fixture in `ok` mode: instantiation, canonical ABI, host
-    // checks), and on the small promotion module (a tiny configuration).
+    // Where the time goes: the same call on a `std` module that does no
+    // work (the test fixture in `ok` mode: Rust's WASI glue linked to
+    // traps, canonical ABI, host checks), and on the small promotion module.
     let fixture = policies.join("../target/wasm32-wasip2/release/tollgate_guest_misbehave.wasm");
     if let Ok(bytes) = std::fs::read(&fixture) {
         let empty = engine.load(&bytes, "ok".into(), "fixture")?;
@@ -335,7 +394,8 @@ pub async fn run(args: PricingArgs) -> anyhow::Result<ExitCode> {
             let _ = std::hint::black_box(empty.quote(std::hint::black_box(&bss)));
         });
         println!(
-            "   a module doing no work (instantiate + ABI + checks): p50 {p50:>7.2} µs   p99 {p99:>7.2} µs"
+            "   a std module doing no work ({} WASI imports): p50 {p50:>7.2} µs   p99 {p99:>7.2} µs",
+            empty.wasi_imports().len()
         );
     }
     if let Ok(promo) = engine.load_files(
@@ -346,7 +406,7 @@ pub async fn run(args: PricingArgs) -> anyhow::Result<ExitCode> {
             let _ = std::hint::black_box(promo.quote(std::hint::black_box(&bss)));
         });
         println!(
-            "   the promotion module (3-line config):               p50 {p50:>7.2} µs   p99 {p99:>7.2} µs"
+            "   the promotion module (no_std, 3-line config):     p50 {p50:>7.2} µs   p99 {p99:>7.2} µs"
         );
     }
 
@@ -358,35 +418,43 @@ pub async fn run(args: PricingArgs) -> anyhow::Result<ExitCode> {
 
     // The same rule natively, doing what one guest call does.
     let gbss = guest_order(&bss);
-    let native = |text: &str, o: &g::Order| {
-        let c = tollgate_guest_pricing::config::Config::parse(text).expect("config");
-        let q = tollgate_guest_pricing::engine::price(&c, o).expect("price");
-        let b = tollgate_guest_pricing::engine::bundle(&c, o, &q).expect("bundle");
-        (q, b)
-    };
-    let (q, b) = native(&config_text, &gbss);
+    let a = native(module.prepared(), &gbss);
     anyhow::ensure!(
-        q.lines[0].price.amount == "99.36" && b[0].price.amount == "24.00",
+        a.lines[0].price.amount == "99.36" && a.bundles[0].price.amount == "24.00",
         "the native rule disagrees with the module"
     );
-    let (native_p50, native_p99) = latency(calls, || {
-        let _ = std::hint::black_box(native(&config_text, std::hint::black_box(&gbss)));
+    let native_t = timed(calls, || {
+        let _ = std::hint::black_box(native(module.prepared(), std::hint::black_box(&gbss)));
     });
-    let parsed = tollgate_guest_pricing::config::Config::parse(&config_text)
+    let (native_p50, native_p99) = (native_t.p50, native_t.p99);
+    let parsed = tollgate_guest_pricing::config::Config::decode(module.prepared())
         .map_err(|e| anyhow::anyhow!(e))?;
     let (rule_p50, _) = latency(calls, || {
-        let q = tollgate_guest_pricing::engine::price(&parsed, std::hint::black_box(&gbss));
+        let q = tollgate_guest_pricing::engine::quote(&parsed, std::hint::black_box(&gbss));
         let _ = std::hint::black_box(q);
     });
+    let (json_p50, _) = latency(calls.min(20_000), || {
+        let c = tollgate_guest_pricing::config::Config::parse(std::hint::black_box(&config_text));
+        let _ = std::hint::black_box(c);
+    });
     let ratio = wasm_p50 / native_p50.max(0.001);
+    let cpu_ratio = bss_t.cpu / native_t.cpu.max(0.001);
+    // The sandbox's per-call work beyond a fresh instance, against native.
+    let in_instance = (wasm_p50 - inst_t.p50).max(0.0);
     println!(
         "\n3. the same rule natively (tollgate-guest-pricing as a Rust library), 1-line quote"
     );
     println!(
-        "   native, same work per call (parse config + price + bundle): p50 {native_p50:>7.2} µs   p99 {native_p99:>7.2} µs"
+        "   native, same work per call (decode prepared config + price + bundle): p50 {native_p50:>7.2} µs   p99 {native_p99:>7.2} µs   CPU {:>6.2} µs/call",
+        native_t.cpu
     );
-    println!("   native price only, config parsed once: p50 {rule_p50:>7.3} µs");
-    println!("   wasm / native (same work): {ratio:.2}x");
+    println!(
+        "   native price + bundle only, config decoded once: p50 {rule_p50:>7.3} µs (parsing the JSON config, which 0.1.0 modules did per call: p50 {json_p50:.2} µs)"
+    );
+    println!(
+        "   wasm / native (same work): {ratio:.2}x wall clock, {cpu_ratio:.2}x CPU; without instantiation (wasm p50 - fresh instance p50 = {in_instance:.2} µs): {:.2}x",
+        in_instance / native_p50.max(0.001)
+    );
 
     let mut proxy = None;
     if !args.skip_proxy {
@@ -399,26 +467,30 @@ pub async fn run(args: PricingArgs) -> anyhow::Result<ExitCode> {
     let p50_ok = wasm_p50 <= TARGET_P50_US;
     ok &= p50_ok;
     println!(
-        "   p50 per price call ≤ {TARGET_P50_US} µs: {wasm_p50:.2} µs  {}",
+        "   p50 per price call incl. instantiation ≤ {TARGET_P50_US} µs: {wasm_p50:.2} µs (CPU {:.2} µs/call)  {}",
+        bss_t.cpu,
         verdict(p50_ok)
     );
     let ratio_ok = ratio <= TARGET_RATIO;
     ok &= ratio_ok;
     println!(
-        "   ≤ {TARGET_RATIO}x native: {ratio:.2}x  {}",
+        "   ≤ {TARGET_RATIO}x native (same work per call): {ratio:.2}x (CPU {cpu_ratio:.2}x)  {}",
         verdict(ratio_ok)
     );
     let mut out = json!({
         "bench": "pricing",
         "module": module.label(),
         "cores": cores,
-        "call_p50_us": wasm_p50, "call_p99_us": wasm_p99,
+        "call_p50_us": wasm_p50, "call_p99_us": wasm_p99, "call_cpu_us": bss_t.cpu,
+        "instantiate_p50_us": inst_t.p50, "instantiate_cpu_us": inst_t.cpu,
+        "prepared_bytes": module.prepared().len(), "config_json_bytes": config_text.len(),
         "ecs_call_p50_us": ecs_p50, "ecs_call_p99_us": ecs_p99,
         "calls_per_sec_1_thread": per_sec_1.round(),
         "calls_per_sec_all_cores": per_sec_all.round(),
-        "native_p50_us": native_p50, "native_p99_us": native_p99,
-        "native_price_only_p50_us": rule_p50,
-        "ratio": ratio,
+        "native_p50_us": native_p50, "native_p99_us": native_p99, "native_cpu_us": native_t.cpu,
+        "native_rule_only_p50_us": rule_p50,
+        "config_json_parse_p50_us": json_p50,
+        "ratio": ratio, "ratio_cpu": cpu_ratio,
     });
     if let Some(p) = &proxy {
         let cost_ok = p.cost_pct <= TARGET_COST_PCT;

@@ -3,16 +3,27 @@
 //! it). Every amount and percentage is a decimal *string*, so no float is
 //! ever involved. Unknown fields are refused, so a typo is a load error
 //! (`describe`'s self-check), not a silently ignored rule.
+//!
+//! The text is parsed once per load ([`Config::parse`], by `prepare`); the
+//! parsed [`Config`] travels to every `quote` as compact bytes
+//! ([`Config::encode`]: postcard, decimals in their exact 16-byte form).
+//! Every call reads them back as a [`Prepared`] view whose texts borrow
+//! from the bytes ([`Config::decode`]): decoding allocates only the lists,
+//! not one string per name, region and SKU.
 
-use std::collections::BTreeMap;
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
 
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::money::{Rounding, parse_amount, parse_signed};
 
 /// What a percentage is applied to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Base {
     /// The provider's list price (default): the partner sets its own
@@ -25,7 +36,7 @@ pub enum Base {
 }
 
 /// How tiers apply over a line's instance count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TierMode {
     /// Each instance is priced at the tier it falls in (1-10 at the first
@@ -37,7 +48,7 @@ pub enum TierMode {
 }
 
 /// `"subscription"` or `"pay-as-you-go"`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Charge {
     /// Subscription lines only.
@@ -47,29 +58,33 @@ pub enum Charge {
 }
 
 /// Which lines, customers or orders something applies to. Every field
-/// given must match; an empty scope matches everything.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scope {
+/// given must match; an empty scope matches everything. `S` is the text
+/// type: `String` as parsed, `&str` borrowed from the prepared bytes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    bound(deserialize = "S: Deserialize<'de> + Ord", serialize = "S: Serialize")
+)]
+pub struct Scope<S = String> {
     /// Provider product code (`ecs`, `oss`).
-    pub product: Option<String>,
+    pub product: Option<S>,
     /// SKU: pricing module or ECS resource (`InstanceType`, `instanceType`;
     /// compared without regard to ASCII case).
-    pub sku: Option<String>,
+    pub sku: Option<S>,
     /// SKU properties that must all have these values.
     #[serde(default)]
-    pub config: BTreeMap<String, String>,
+    pub config: BTreeMap<S, S>,
     /// Region id.
-    pub region: Option<String>,
+    pub region: Option<S>,
     /// Customer group.
-    pub group: Option<String>,
+    pub group: Option<S>,
     /// Customer id (a per-customer override).
-    pub customer: Option<String>,
+    pub customer: Option<S>,
     /// Charge type.
     pub charge_type: Option<Charge>,
 }
 
-impl Scope {
+impl<S> Scope<S> {
     /// How specific the scope is: the most specific matching rule wins.
     /// Customer > SKU (+ its config) > region > group > product > global.
     pub fn specificity(&self) -> u32 {
@@ -172,89 +187,100 @@ struct RawConfig {
 }
 
 /// A tier, parsed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tier {
     /// Last instance count of the tier (`None`: unbounded).
     pub upto: Option<u32>,
     /// Percentage (+ markup, - discount).
+    #[serde(with = "tollgate_pricing_guest::decimal")]
     pub percent: Decimal,
 }
 
 /// A price rule, parsed: a single percentage is one unbounded tier.
-#[derive(Debug, Clone)]
-pub struct Rule {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound(deserialize = "S: Deserialize<'de> + Ord", serialize = "S: Serialize"))]
+pub struct Rule<S = String> {
     /// Name reported as the quote line's rule.
-    pub name: String,
+    pub name: S,
     /// Where it applies.
-    pub scope: Scope,
+    pub scope: Scope<S>,
     /// Tiers over the instance count (at least one).
     pub tiers: Vec<Tier>,
     /// Graduated or volume.
     pub tier_mode: TierMode,
     /// Fixed fee per instance, added to the list price.
+    #[serde(with = "tollgate_pricing_guest::decimal")]
     pub fee: Decimal,
 }
 
 /// A bundle, parsed.
-#[derive(Debug, Clone)]
-pub struct Bundle {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound(deserialize = "S: Deserialize<'de> + Ord", serialize = "S: Serialize"))]
+pub struct Bundle<S = String> {
     /// Rule name reported on the bundle line.
-    pub name: String,
+    pub name: S,
     /// Partner product code (the bundle line's id prefix).
-    pub code: String,
+    pub code: S,
     /// Shown to the customer.
-    pub description: String,
+    pub description: S,
     /// Lines it attaches to.
-    pub scope: Scope,
+    pub scope: Scope<S>,
     /// Price per instance per month (subscription lines).
+    #[serde(with = "tollgate_pricing_guest::option_decimal")]
     pub monthly: Option<Decimal>,
     /// Price per instance per hour (pay-as-you-go hourly lines).
+    #[serde(with = "tollgate_pricing_guest::option_decimal")]
     pub hourly: Option<Decimal>,
 }
 
 /// A quota rule, parsed.
-#[derive(Debug, Clone)]
-pub struct Quota {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound(deserialize = "S: Deserialize<'de> + Ord", serialize = "S: Serialize"))]
+pub struct Quota<S = String> {
     /// Reported in the denial.
-    pub name: String,
+    pub name: S,
     /// Only for this customer.
-    pub customer: Option<String>,
+    pub customer: Option<S>,
     /// Only for this group.
-    pub group: Option<String>,
+    pub group: Option<S>,
     /// Only for lines of this product.
-    pub product: Option<String>,
+    pub product: Option<S>,
     /// Regions allowed (empty: any).
-    pub allowed_regions: Vec<String>,
+    pub allowed_regions: Vec<S>,
     /// SKUs refused.
-    pub denied_skus: Vec<Scope>,
+    pub denied_skus: Vec<Scope<S>>,
     /// Most instances in one line.
     pub max_quantity: Option<u32>,
     /// Largest order total (partner price, bundles included).
+    #[serde(with = "tollgate_pricing_guest::option_decimal")]
     pub max_order_amount: Option<Decimal>,
     /// The customer-facing message (default: one per check).
-    pub message: Option<String>,
+    pub message: Option<S>,
 }
 
 /// The configuration, parsed and checked.
-#[derive(Debug, Clone)]
-pub struct Config {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound(deserialize = "S: Deserialize<'de> + Ord", serialize = "S: Serialize"))]
+pub struct Config<S = String> {
     /// The currency every order must be in, when set.
-    pub currency: Option<String>,
+    pub currency: Option<S>,
     /// What percentages apply to.
     pub base: Base,
     /// Rounding of every line.
     pub rounding: Rounding,
     /// Price rules, in file order.
-    pub rules: Vec<Rule>,
+    pub rules: Vec<Rule<S>>,
     /// Bundles.
-    pub bundles: Vec<Bundle>,
+    pub bundles: Vec<Bundle<S>>,
     /// Quota rules, checked in file order.
-    pub quotas: Vec<Quota>,
+    pub quotas: Vec<Quota<S>>,
 }
 
-// Error contexts are built only on error (`what` is a closure): the
-// configuration is parsed at every call, so the success path must not
-// format strings.
+/// The configuration as every `quote` reads it: texts borrowed from the
+/// prepared bytes.
+pub type Prepared<'a> = Config<&'a str>;
+
+// Error contexts are built only on error (`what` is a closure).
 fn field(what: impl FnOnce() -> String, r: Result<Decimal, String>) -> Result<Decimal, String> {
     r.map_err(|e| format!("{}: {e}", what()))
 }
@@ -269,6 +295,17 @@ fn percent(what: impl Fn() -> String, s: &str) -> Result<Decimal, String> {
 }
 
 impl Config {
+    /// The compact form `prepare` returns.
+    pub fn encode(&self) -> Result<Vec<u8>, String> {
+        tollgate_pricing_guest::encode(self)
+    }
+
+    /// Reads what [`Self::encode`] wrote (at every `quote`), borrowing its
+    /// texts from `bytes`.
+    pub fn decode(bytes: &[u8]) -> Result<Prepared<'_>, String> {
+        tollgate_pricing_guest::decode(bytes)
+    }
+
     /// Parses and checks the JSON text.
     pub fn parse(text: &str) -> Result<Self, String> {
         let raw: RawConfig =

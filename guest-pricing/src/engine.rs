@@ -1,74 +1,70 @@
 //! The reference module's rules, on the generated WIT types (so the same
 //! code runs inside the component and natively).
 
-use std::cell::RefCell;
-use std::collections::BTreeSet;
-use std::rc::Rc;
+use alloc::borrow::ToOwned as _;
+use alloc::collections::BTreeSet;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use rust_decimal::Decimal;
 
 use crate::bindings::tollgate::pricing::types::{
-    Admission, BundleLine, ChargeType, Customer, Denial, LineItem, Money, Order, PeriodUnit, Quote,
-    QuoteLine,
+    Admission, Answer, BundleLine, ChargeType, Customer, Denial, Intent, LineItem, Money, Order,
+    PeriodUnit, QuoteLine,
 };
-use crate::config::{Base, Config, Quota, Rule, Scope, TierMode};
+use crate::config::{Base, Config, Prepared, Quota, Rule, Scope, TierMode};
 use crate::money::{format_amount, parse_amount};
 
 /// The rule name reported for a line no rule matched (official price).
 pub const NO_RULE: &str = "official";
 
-thread_local! {
-    /// The configuration parsed by this instance: the host passes the same
-    /// text to every export of one request, so it is parsed once per
-    /// request. (Instances never outlive a request, so nothing leaks.)
-    static PARSED: RefCell<Option<(String, Rc<Config>)>> = const { RefCell::new(None) };
+/// `prepare`: the configuration parsed, self-checked and encoded, once per
+/// load.
+pub fn prepare(text: &str) -> Result<Vec<u8>, String> {
+    let config = Config::parse(text)?;
+    self_check(&config)?;
+    config.encode()
 }
 
-/// Runs `f` on the parsed `text`, parsing it at most once per instance.
-pub fn with_config<T>(
-    text: &str,
-    f: impl FnOnce(&Config) -> Result<T, String>,
-) -> Result<T, String> {
-    let cached = PARSED.with_borrow(|p| {
-        p.as_ref()
-            .filter(|(t, _)| t == text)
-            .map(|(_, c)| Rc::clone(c))
-    });
-    let config = match cached {
-        Some(c) => c,
-        None => {
-            let c = Rc::new(Config::parse(text)?);
-            PARSED.with_borrow_mut(|p| *p = Some((text.to_owned(), Rc::clone(&c))));
-            c
-        }
+/// `quote`: prices, bundle lines and (for purchases) the quota rules'
+/// verdict, in one call.
+pub fn quote(c: &Prepared<'_>, order: &Order) -> Result<Answer, String> {
+    let lines = price(c, order)?;
+    let bundles = bundle(c, order)?;
+    let admission = match order.intent {
+        // A price query is never refused (the host ignores it anyway).
+        Intent::Quote => Admission::Allow,
+        Intent::Purchase => admit(c, order, &lines, &bundles)?,
     };
-    f(&config)
+    Ok(Answer {
+        lines,
+        bundles,
+        admission,
+    })
 }
 
 /// The module's self-check: the configuration parsed; names are unique.
-pub fn self_check(c: &Config) -> Result<(), String> {
+pub fn self_check<S: AsRef<str> + Ord>(c: &Config<S>) -> Result<(), String> {
     let mut seen = BTreeSet::new();
-    for name in c.rules.iter().map(|r| &r.name) {
+    for name in c.rules.iter().map(|r| r.name.as_ref()) {
         if !seen.insert(name) {
             return Err(format!("rule name \"{name}\" is used twice"));
         }
     }
     let mut codes = BTreeSet::new();
-    for b in &c.bundles {
-        if !codes.insert(&b.code) {
-            return Err(format!("bundle code \"{}\" is used twice", b.code));
+    for code in c.bundles.iter().map(|b| b.code.as_ref()) {
+        if !codes.insert(code) {
+            return Err(format!("bundle code \"{code}\" is used twice"));
         }
     }
     Ok(())
 }
 
-fn matches(scope: &Scope, line: &LineItem, who: &Customer) -> bool {
-    let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+fn matches(scope: &Scope<&str>, line: &LineItem, who: &Customer) -> bool {
+    let eq = |want: &Option<&str>, have: &str| want.is_none_or(|w| w == have);
     eq(&scope.product, &line.product)
-        && scope
-            .sku
-            .as_deref()
-            .is_none_or(|s| s.eq_ignore_ascii_case(&line.sku))
+        && scope.sku.is_none_or(|s| s.eq_ignore_ascii_case(&line.sku))
         && scope
             .config
             .iter()
@@ -88,8 +84,12 @@ fn matches(scope: &Scope, line: &LineItem, who: &Customer) -> bool {
 }
 
 /// The most specific matching rule; on a tie, the one written first.
-fn best_rule<'c>(c: &'c Config, line: &LineItem, who: &Customer) -> Option<&'c Rule> {
-    let mut best: Option<&Rule> = None;
+fn best_rule<'c, 'a>(
+    c: &'c Prepared<'a>,
+    line: &LineItem,
+    who: &Customer,
+) -> Option<&'c Rule<&'a str>> {
+    let mut best: Option<&Rule<&str>> = None;
     for r in c.rules.iter().filter(|r| matches(&r.scope, line, who)) {
         if best.is_none_or(|b| r.scope.specificity() > b.scope.specificity()) {
             best = Some(r);
@@ -115,7 +115,7 @@ fn amount_in(m: &Money, currency: &str, what: &str) -> Result<Decimal, String> {
     parse_amount(&m.amount).map_err(|e| format!("{what}: {e}"))
 }
 
-fn check_currency(c: &Config, order: &Order) -> Result<(), String> {
+fn check_currency(c: &Prepared<'_>, order: &Order) -> Result<(), String> {
     match &c.currency {
         Some(want) if *want != order.currency => Err(format!(
             "this price list is in {want}; the order is in {}",
@@ -126,7 +126,7 @@ fn check_currency(c: &Config, order: &Order) -> Result<(), String> {
 }
 
 /// (markup, discount) amounts of `rule` on `base` for `quantity` instances.
-fn adjustments(rule: &Rule, base: Decimal, quantity: u32) -> (Decimal, Decimal) {
+fn adjustments(rule: &Rule<&str>, base: Decimal, quantity: u32) -> (Decimal, Decimal) {
     let hundred = Decimal::ONE_HUNDRED;
     let q = quantity.max(1);
     let mut markup = Decimal::ZERO;
@@ -169,8 +169,8 @@ fn adjustments(rule: &Rule, base: Decimal, quantity: u32) -> (Decimal, Decimal) 
     (markup, discount)
 }
 
-/// `price`: one quote line per line-item.
-pub fn price(c: &Config, order: &Order) -> Result<Quote, String> {
+/// The prices: one quote line per line-item.
+pub fn price(c: &Prepared<'_>, order: &Order) -> Result<Vec<QuoteLine>, String> {
     check_currency(c, order)?;
     let cur = order.currency.as_str();
     let mut lines = Vec::with_capacity(order.lines.len());
@@ -189,7 +189,7 @@ pub fn price(c: &Config, order: &Order) -> Result<Quote, String> {
                 let fee = rule.fee * Decimal::from(line.quantity.max(1));
                 let list = c.rounding.apply(base + markup + fee);
                 let discount = c.rounding.apply(discount).min(list);
-                (list, discount, rule.name.clone())
+                (list, discount, rule.name.to_owned())
             }
             None => (c.rounding.apply(base), Decimal::ZERO, NO_RULE.to_owned()),
         };
@@ -201,7 +201,7 @@ pub fn price(c: &Config, order: &Order) -> Result<Quote, String> {
             rule,
         });
     }
-    Ok(Quote { lines })
+    Ok(lines)
 }
 
 /// Months in a period (weeks are a quarter month, as Alibaba prices them).
@@ -215,8 +215,8 @@ fn months(line: &LineItem) -> Option<Decimal> {
     }
 }
 
-/// `bundle`: the partner's products per matching line.
-pub fn bundle(c: &Config, order: &Order, _quote: &Quote) -> Result<Vec<BundleLine>, String> {
+/// The bundle lines: the partner's products per matching line.
+pub fn bundle(c: &Prepared<'_>, order: &Order) -> Result<Vec<BundleLine>, String> {
     check_currency(c, order)?;
     let cur = order.currency.as_str();
     let mut out = Vec::new();
@@ -240,7 +240,7 @@ pub fn bundle(c: &Config, order: &Order, _quote: &Quote) -> Result<Vec<BundleLin
             };
             n += 1;
             let id = if n == 1 {
-                b.code.clone()
+                b.code.to_owned()
             } else {
                 format!("{}-{n}", b.code)
             };
@@ -248,27 +248,26 @@ pub fn bundle(c: &Config, order: &Order, _quote: &Quote) -> Result<Vec<BundleLin
             out.push(BundleLine {
                 id,
                 attached_to: Some(line.id.clone()),
-                description: b.description.clone(),
+                description: b.description.to_owned(),
                 quantity: line.quantity.max(1),
                 list: money(list, cur),
                 discount: money(Decimal::ZERO, cur),
                 price: money(list, cur),
-                rule: b.name.clone(),
+                rule: b.name.to_owned(),
             });
         }
     }
     Ok(out)
 }
 
-fn applies_to(q: &Quota, who: &Customer) -> bool {
-    q.customer.as_deref().is_none_or(|c| c == who.id)
-        && q.group.as_deref().is_none_or(|g| g == who.group)
+fn applies_to(q: &Quota<&str>, who: &Customer) -> bool {
+    q.customer.is_none_or(|c| c == who.id) && q.group.is_none_or(|g| g == who.group)
 }
 
-fn deny(q: &Quota, default: String) -> Admission {
+fn deny(q: &Quota<&str>, default: String) -> Admission {
     Admission::Deny(Denial {
-        rule: q.name.clone(),
-        message: q.message.clone().unwrap_or(default),
+        rule: q.name.to_owned(),
+        message: q.message.map_or(default, str::to_owned),
     })
 }
 
@@ -285,11 +284,11 @@ fn describe_sku(line: &LineItem) -> String {
     }
 }
 
-/// `admit`: the first quota rule an order breaks refuses it.
+/// The admission: the first quota rule an order breaks refuses it.
 pub fn admit(
-    c: &Config,
+    c: &Prepared<'_>,
     order: &Order,
-    quote: &Quote,
+    priced: &[QuoteLine],
     bundles: &[BundleLine],
 ) -> Result<Admission, String> {
     let cur = order.currency.as_str();
@@ -298,9 +297,9 @@ pub fn admit(
         let lines = order
             .lines
             .iter()
-            .filter(|l| q.product.as_deref().is_none_or(|p| p == l.product));
+            .filter(|l| q.product.is_none_or(|p| p == l.product));
         for line in lines {
-            if !q.allowed_regions.is_empty() && !q.allowed_regions.contains(&line.region) {
+            if !q.allowed_regions.is_empty() && !q.allowed_regions.contains(&line.region.as_str()) {
                 let msg = if line.region.is_empty() {
                     "The order must name a region.".to_owned()
                 } else {
@@ -332,7 +331,7 @@ pub fn admit(
         }
         if let Some(max) = q.max_order_amount {
             let mut total = Decimal::ZERO;
-            for l in &quote.lines {
+            for l in priced {
                 total += amount_in(&l.price, cur, "quote line")?;
             }
             for b in bundles {

@@ -1,25 +1,40 @@
 //! The reference Tollgate pricing module: a WebAssembly component that
 //! implements the `tollgate:pricing` world in `wit/pricing.wit`.
 //!
-//! Everything it does is driven by the partner's configuration (JSON text
-//! the host passes with every call; the example is
-//! `policies/pricing/reference.toml`), so one build serves every partner:
+//! Everything it does is driven by the partner's configuration (JSON text;
+//! the example is `policies/pricing/reference.toml`), so one build serves
+//! every partner:
 //!
-//! * `price`: markup (positive) or discount (negative) percentages by scope
-//!   (global, product, customer group, SKU and its configuration, region,
-//!   customer); the most specific matching rule wins, ties go to the rule
-//!   written first (the AWS Billing Conductor model). A rule may instead
-//!   carry graduated or volume tiers over the instance count, and a fixed
-//!   fee per instance. Amounts are rounded once per line (half-up to 2
-//!   decimals unless configured otherwise).
-//! * `bundle`: the partner's own products added per matching line (e.g. a
-//!   managed-operations fee per ECS instance per month).
-//! * `admit`: quota rules (allowed regions, denied SKUs, max instances per
-//!   line, max order amount), scoped by customer, group or product.
+//! * `quote`, in one call per order:
+//!   * prices: markup (positive) or discount (negative) percentages by scope
+//!     (global, product, customer group, SKU and its configuration, region,
+//!     customer); the most specific matching rule wins, ties go to the rule
+//!     written first (the AWS Billing Conductor model). A rule may instead
+//!     carry graduated or volume tiers over the instance count, and a fixed
+//!     fee per instance. Amounts are rounded once per line (half-up to 2
+//!     decimals unless configured otherwise).
+//!   * bundles: the partner's own products added per matching line (e.g. a
+//!     managed-operations fee per ECS instance per month).
+//!   * admission (purchases): quota rules (allowed regions, denied SKUs, max
+//!     instances per line, max order amount), scoped by customer, group or
+//!     product.
 //! * `describe`: name, version and a check of the configuration.
+//! * `prepare`: the configuration parsed and checked once per load, as
+//!   compact bytes ([`tollgate_pricing_guest::encode`]) that every `quote`
+//!   decodes in a fraction of a JSON parse.
 //!
-//! The logic lives in [`engine`] on the generated WIT types, so the same code
-//! also runs natively (the bench compares the two).
+//! Built `no_std` (with `tollgate-pricing-guest` for the allocator and panic
+//! handler), so the component imports nothing and is one core instance:
+//! cheap to instantiate at every call. The logic lives in [`engine`] on the
+//! generated WIT types, so the same code also runs natively (the bench
+//! compares the two).
+
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+extern crate alloc;
+
+// The allocator and panic handler of a no_std component.
+use tollgate_pricing_guest as _;
 
 pub mod config;
 pub mod engine;
@@ -42,7 +57,13 @@ pub mod bindings {
     export!(ReferencePricing);
 }
 
-use bindings::tollgate::pricing::types::{Admission, BundleLine, ModuleInfo, Order, Quote};
+use alloc::borrow::ToOwned as _;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use bindings::tollgate::pricing::types::{Answer, ModuleInfo, Order};
+
+use crate::config::Config;
 
 /// The component.
 #[derive(Debug)]
@@ -53,24 +74,17 @@ impl bindings::Guest for ReferencePricing {
         ModuleInfo {
             name: "reference-pricing".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            self_check_error: engine::with_config(&config, engine::self_check).err(),
+            self_check_error: Config::parse(&config)
+                .and_then(|c| engine::self_check(&c))
+                .err(),
         }
     }
 
-    fn price(config: String, order: Order) -> Result<Quote, String> {
-        engine::with_config(&config, |c| engine::price(c, &order))
+    fn prepare(config: String) -> Result<Vec<u8>, String> {
+        engine::prepare(&config)
     }
 
-    fn bundle(config: String, order: Order, quote: Quote) -> Result<Vec<BundleLine>, String> {
-        engine::with_config(&config, |c| engine::bundle(c, &order, &quote))
-    }
-
-    fn admit(
-        config: String,
-        order: Order,
-        quote: Quote,
-        bundles: Vec<BundleLine>,
-    ) -> Result<Admission, String> {
-        engine::with_config(&config, |c| engine::admit(c, &order, &quote, &bundles))
+    fn quote(prepared: Vec<u8>, order: Order) -> Result<Answer, String> {
+        engine::quote(&Config::decode(&prepared)?, &order)
     }
 }

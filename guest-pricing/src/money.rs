@@ -1,8 +1,11 @@
 //! Exact decimal amounts: parsing the host's strings, rounding, formatting.
 //! No float ever touches an amount.
 
+use alloc::format;
+use alloc::string::{String, ToString as _};
+
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Most decimal places an amount may carry across the boundary (the host
 /// refuses more; Alibaba prices have at most 10).
@@ -36,7 +39,7 @@ pub fn format_amount(d: Decimal) -> String {
 }
 
 /// How a line is rounded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RoundingMode {
     /// 0.005 -> 0.01 (Alibaba's rounding of detail lines; the default).
@@ -50,7 +53,7 @@ pub enum RoundingMode {
 }
 
 /// Rounding mode and scale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Rounding {
     /// The mode.

@@ -50,65 +50,120 @@ pub fn format_amount(d: Decimal) -> String {
     d.to_string()
 }
 
-fn money(d: Decimal, currency: &str) -> wit::Money {
-    wit::Money {
-        amount: format_amount(d),
-        currency: currency.to_owned(),
-    }
-}
-
-/// Checks one returned amount.
-fn amount(m: &wit::Money, currency: &str, what: &str) -> Result<Decimal, PricingError> {
+/// Checks one returned amount; `what` names it in the error.
+fn amount(
+    m: &wit::MoneyResult,
+    currency: &str,
+    what: impl FnOnce() -> String,
+) -> Result<Decimal, PricingError> {
     if m.currency != currency {
         return Err(invalid(format!(
-            "{what} is in currency \"{}\", expected {currency}",
+            "{} is in currency \"{}\", expected {currency}",
+            what(),
             m.currency.escape_default()
         )));
     }
-    parse_amount(&m.amount).map_err(|e| invalid(format!("{what}: {e}")))
+    parse_amount(&m.amount).map_err(|e| invalid(format!("{}: {e}", what())))
 }
 
 /// `(list, discount, price)` with `price = list - discount`.
 fn triple(
-    list: &wit::Money,
-    discount: &wit::Money,
-    price: &wit::Money,
+    list: &wit::MoneyResult,
+    discount: &wit::MoneyResult,
+    price: &wit::MoneyResult,
     currency: &str,
-    what: &str,
+    what: &dyn Fn() -> String,
 ) -> Result<(Decimal, Decimal, Decimal), PricingError> {
-    let l = amount(list, currency, &format!("{what} list"))?;
-    let d = amount(discount, currency, &format!("{what} discount"))?;
-    let p = amount(price, currency, &format!("{what} price"))?;
+    let l = amount(list, currency, || format!("{} list", what()))?;
+    let d = amount(discount, currency, || format!("{} discount", what()))?;
+    let p = amount(price, currency, || format!("{} price", what()))?;
     if l - d != p {
         return Err(invalid(format!(
-            "{what}: price {p} is not list {l} minus discount {d}"
+            "{}: price {p} is not list {l} minus discount {d}",
+            what()
         )));
     }
     Ok((l, d, p))
 }
 
-fn name(s: &str, what: &str) -> Result<String, PricingError> {
+fn name(s: &str, what: impl FnOnce() -> String) -> Result<String, PricingError> {
     text(s, what, limits::MAX_NAME_BYTES)
 }
 
-fn text(s: &str, what: &str, max: usize) -> Result<String, PricingError> {
+fn text(s: &str, what: impl FnOnce() -> String, max: usize) -> Result<String, PricingError> {
     if s.len() > max {
         return Err(invalid(format!(
-            "{what} is {} bytes long (at most {max})",
+            "{} is {} bytes long (at most {max})",
+            what(),
             s.len()
         )));
     }
     if s.chars().any(char::is_control) {
-        return Err(invalid(format!("{what} contains control characters")));
+        return Err(invalid(format!("{} contains control characters", what())));
     }
     Ok(s.to_owned())
 }
 
-/// The order as the module sees it.
-pub fn order_to_wit(o: &Order) -> wit::Order {
+/// Calls `f` with the order as the module sees it. The WIT order borrows
+/// every text from `o` (nothing is cloned); only the amounts are formatted,
+/// and the lists of borrowed items are built here.
+pub fn with_wit_order<R>(o: &Order, f: impl FnOnce(wit::Order<'_>) -> R) -> R {
     let cur = o.currency.as_str();
-    wit::Order {
-        action: o.action.clone(),
+    let amounts: Vec<[String; 2]> = o
+        .lines
+        .iter()
+        .map(|l| [format_amount(l.official), format_amount(l.official_trade)])
+        .collect();
+    let configs: Vec<Vec<wit::Property<'_>>> = o
+        .lines
+        .iter()
+        .map(|l| {
+            l.config
+                .iter()
+                .map(|(n, v)| wit::Property { name: n, value: v })
+                .collect()
+        })
+        .collect();
+    let tags: Vec<&str> = o.customer.tags.iter().map(String::as_str).collect();
+    let lines: Vec<wit::LineItem<'_>> = o
+        .lines
+        .iter()
+        .zip(&amounts)
+        .zip(&configs)
+        .map(|((l, [official, trade]), config)| wit::LineItem {
+            id: &l.id,
+            product: &l.product,
+            sku: &l.sku,
+            config,
+            region: &l.region,
+            quantity: l.quantity,
+            period: wit::Period {
+                count: l.period_count,
+                unit: match l.period_unit {
+                    PeriodUnit::Hour => wit::PeriodUnit::Hour,
+                    PeriodUnit::Day => wit::PeriodUnit::Day,
+                    PeriodUnit::Week => wit::PeriodUnit::Week,
+                    PeriodUnit::Month => wit::PeriodUnit::Month,
+                    PeriodUnit::Year => wit::PeriodUnit::Year,
+                    PeriodUnit::Usage => wit::PeriodUnit::Usage,
+                },
+            },
+            charge_type: match l.charge_type {
+                ChargeType::Subscription => wit::ChargeType::Subscription,
+                ChargeType::PayAsYouGo => wit::ChargeType::PayAsYouGo,
+            },
+            official: wit::MoneyParam {
+                amount: official,
+                currency: cur,
+            },
+            official_trade: wit::MoneyParam {
+                amount: trade,
+                currency: cur,
+            },
+        })
+        .collect();
+    f(wit::Order {
+        action: &o.action,
         intent: match o.intent {
             Intent::Quote => wit::Intent::Quote,
             Intent::Purchase => wit::Intent::Purchase,
@@ -120,71 +175,36 @@ pub fn order_to_wit(o: &Order) -> wit::Order {
             OrderKind::Downgrade => wit::OrderKind::Downgrade,
         },
         customer: wit::Customer {
-            id: o.customer.id.clone(),
-            uid: o.customer.uid.clone(),
-            group: o.customer.group.clone(),
-            tags: o.customer.tags.clone(),
+            id: &o.customer.id,
+            uid: &o.customer.uid,
+            group: &o.customer.group,
+            tags: &tags,
         },
-        currency: o.currency.clone(),
-        lines: o
-            .lines
-            .iter()
-            .map(|l| wit::LineItem {
-                id: l.id.clone(),
-                product: l.product.clone(),
-                sku: l.sku.clone(),
-                config: l
-                    .config
-                    .iter()
-                    .map(|(n, v)| wit::Property {
-                        name: n.clone(),
-                        value: v.clone(),
-                    })
-                    .collect(),
-                region: l.region.clone(),
-                quantity: l.quantity,
-                period: wit::Period {
-                    count: l.period_count,
-                    unit: match l.period_unit {
-                        PeriodUnit::Hour => wit::PeriodUnit::Hour,
-                        PeriodUnit::Day => wit::PeriodUnit::Day,
-                        PeriodUnit::Week => wit::PeriodUnit::Week,
-                        PeriodUnit::Month => wit::PeriodUnit::Month,
-                        PeriodUnit::Year => wit::PeriodUnit::Year,
-                        PeriodUnit::Usage => wit::PeriodUnit::Usage,
-                    },
-                },
-                charge_type: match l.charge_type {
-                    ChargeType::Subscription => wit::ChargeType::Subscription,
-                    ChargeType::PayAsYouGo => wit::ChargeType::PayAsYouGo,
-                },
-                official: money(l.official, cur),
-                official_trade: money(l.official_trade, cur),
-            })
-            .collect(),
-    }
+        currency: cur,
+        lines: &lines,
+    })
 }
 
 /// Checks a module's quote against the order: one valid line per
 /// line-item, returned in the order's line order.
-pub fn check_quote(order: &Order, q: &wit::Quote) -> Result<Vec<QuoteLine>, PricingError> {
-    if q.lines.len() != order.lines.len() {
+pub fn check_quote(order: &Order, q: &[wit::QuoteLine]) -> Result<Vec<QuoteLine>, PricingError> {
+    if q.len() != order.lines.len() {
         return Err(invalid(format!(
             "the quote has {} lines for an order of {} (every line must be priced once)",
-            q.lines.len(),
+            q.len(),
             order.lines.len()
         )));
     }
     let mut out = Vec::with_capacity(order.lines.len());
     for item in &order.lines {
-        let mut found = q.lines.iter().filter(|l| l.id == item.id);
+        let mut found = q.iter().filter(|l| l.id == item.id);
         let (Some(l), None) = (found.next(), found.next()) else {
             return Err(invalid(format!(
                 "line \"{}\" must be priced exactly once",
                 item.id
             )));
         };
-        let what = format!("quote line \"{}\"", item.id);
+        let what = || format!("quote line \"{}\"", item.id);
         let (list, discount, price) =
             triple(&l.list, &l.discount, &l.price, &order.currency, &what)?;
         out.push(QuoteLine {
@@ -193,7 +213,7 @@ pub fn check_quote(order: &Order, q: &wit::Quote) -> Result<Vec<QuoteLine>, Pric
             list,
             discount,
             price,
-            rule: name(&l.rule, &format!("{what} rule"))?,
+            rule: name(&l.rule, || format!("{} rule", what()))?,
         });
     }
     Ok(out)
@@ -215,7 +235,7 @@ pub fn check_bundles(
     let mut ids: BTreeSet<&str> = order.lines.iter().map(|l| l.id.as_str()).collect();
     let mut out = Vec::with_capacity(bundles.len());
     for b in bundles {
-        let id = name(&b.id, "bundle line id")?;
+        let id = name(&b.id, || "bundle line id".to_owned())?;
         if id.is_empty() || !ids.insert(b.id.as_str()) {
             return Err(invalid(format!(
                 "bundle line id \"{}\" is empty or not unique",
@@ -233,21 +253,21 @@ pub fn check_bundles(
         if b.quantity == 0 {
             return Err(invalid(format!("bundle line \"{id}\" has quantity 0")));
         }
-        let what = format!("bundle line \"{id}\"");
+        let what = || format!("bundle line \"{id}\"");
         let (list, discount, price) =
             triple(&b.list, &b.discount, &b.price, &order.currency, &what)?;
         out.push(BundleLine {
             attached_to: b.attached_to.clone(),
             description: text(
                 &b.description,
-                &format!("{what} description"),
+                || format!("{} description", what()),
                 limits::MAX_TEXT_BYTES,
             )?,
             quantity: b.quantity,
             list,
             discount,
             price,
-            rule: name(&b.rule, &format!("{what} rule"))?,
+            rule: name(&b.rule, || format!("{} rule", what()))?,
             id,
         });
     }
@@ -259,12 +279,16 @@ pub fn check_admission(a: wit::Admission) -> Result<Admission, PricingError> {
     Ok(match a {
         wit::Admission::Allow => Admission::Allow,
         wit::Admission::Deny(d) => {
-            let message = text(&d.message, "denial message", limits::MAX_TEXT_BYTES)?;
+            let message = text(
+                &d.message,
+                || "denial message".to_owned(),
+                limits::MAX_TEXT_BYTES,
+            )?;
             if message.trim().is_empty() {
                 return Err(invalid("a denial must say why (empty message)"));
             }
             Admission::Deny {
-                rule: name(&d.rule, "denial rule")?,
+                rule: name(&d.rule, || "denial rule".to_owned())?,
                 message,
             }
         }
@@ -273,15 +297,19 @@ pub fn check_admission(a: wit::Admission) -> Result<Admission, PricingError> {
 
 /// Checks `describe`'s answer: `(info, self-check error)`.
 pub fn check_info(i: wit::ModuleInfo) -> Result<(ModuleInfo, Option<String>), PricingError> {
-    let n = name(&i.name, "module name")?;
-    let v = name(&i.version, "module version")?;
+    let n = name(&i.name, || "module name".to_owned())?;
+    let v = name(&i.version, || "module version".to_owned())?;
     if n.is_empty() || v.is_empty() || n.contains(char::is_whitespace) || v.contains(' ') {
         return Err(invalid(
             "module name and version must be non-empty, without spaces",
         ));
     }
     let err = match i.self_check_error {
-        Some(e) => Some(text(&e, "self-check error", limits::MAX_TEXT_BYTES)?),
+        Some(e) => Some(text(
+            &e,
+            || "self-check error".to_owned(),
+            limits::MAX_TEXT_BYTES,
+        )?),
         None => None,
     };
     Ok((

@@ -29,9 +29,10 @@ pub const DEADLINE_TICKS: u64 = 10;
 
 /// Largest linear memory a module instance may have: 32 MiB.
 ///
-/// The reference module needs about 1.2 MiB (1 MiB of it is Rust's default
-/// wasm stack); configurations and orders are kilobytes. 32 MiB leaves
-/// ample room while bounding the memory of all live instances to
+/// The reference module's initial memory is under 0.5 MiB (a 128 KiB
+/// stack, a 256 KiB allocation arena, its static data); configurations and
+/// orders are kilobytes. 32 MiB leaves ample room while bounding the
+/// memory of all live instances to
 /// `POOL_INSTANCES × 32 MiB`. Growing beyond it fails (`memory.grow`
 /// returns -1), which Rust guests turn into an abort: the call fails and
 /// is counted as `memory`.
@@ -64,9 +65,10 @@ pub const MAX_TABLE_ELEMENTS: usize = 20_000;
 /// (retryable) rather than waiting.
 pub const POOL_INSTANCES: u32 = 64;
 
-/// Core wasm instances one component instance may use. A Rust `wasm32-
-/// wasip2` component has its main module plus a few small shim modules
-/// that wit-component generates for imports.
+/// Core wasm instances one component instance may use. A `no_std` Rust
+/// module is one; a `std` one (`wasm32-wasip2`) has its main module plus a
+/// few small shim modules that wit-component generates for its WASI
+/// imports (three in all).
 pub const CORE_INSTANCES_PER_COMPONENT: u32 = 8;
 
 /// Linear memories one component instance may have (the main module's;
@@ -83,10 +85,17 @@ pub const TABLES_PER_COMPONENT: u32 = 4;
 pub const MAX_MODULE_BYTES: usize = 16 << 20;
 
 /// Largest configuration text passed to a module: 1 MiB. Policies are a
-/// few kilobytes; the text is copied into the guest at every call.
+/// few kilobytes; the text is copied into the guest once per load
+/// (`describe`, `prepare`).
 pub const MAX_CONFIG_BYTES: usize = 1 << 20;
 
-/// Most lines a module may return from `bundle`. Bundles are a handful of
+/// Largest prepared configuration (what `prepare` returns): 1 MiB, like
+/// the configuration text it is made from. It is copied into the guest at
+/// every call, so a module should keep it compact (the reference module's
+/// is a few hundred bytes).
+pub const MAX_PREPARED_BYTES: usize = 1 << 20;
+
+/// Most bundle lines a module may return. Bundles are a handful of
 /// partner products per order; hundreds would be a bug and would bloat the
 /// answer the customer receives.
 pub const MAX_BUNDLE_LINES: usize = 100;

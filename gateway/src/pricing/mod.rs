@@ -8,13 +8,17 @@
 //!   recompile it. (Not on disk: wasmtime's `Component::deserialize` is
 //!   `unsafe`, and this workspace forbids unsafe code.)
 //! * [`LoadedModule`]: a compiled component, its `InstancePre` (imports
-//!   resolved once), the partner's configuration, what `describe` said and
+//!   resolved once), the partner's configuration, what `describe` said, the
+//!   module's *prepared* configuration (what `prepare` returned, once per
+//!   load: the module does not parse its configuration per request) and
 //!   the content hash.
-//! * Every request gets a **fresh store and instance** ([`LoadedModule::quote`]),
+//! * Every request gets a **fresh store and instance** ([`LoadedModule::quote`])
+//!   and exactly one call (`quote`: prices, bundle lines and admission),
 //!   dropped when the request's pricing is done: nothing a module keeps in
 //!   memory can reach another customer. Each call has an epoch deadline and
 //!   a memory cap ([`limits`]); guests get no WASI (every WASI import is
-//!   linked to a function that fails the call).
+//!   linked to a function that fails the call; `no_std` modules import
+//!   none, and instantiate fastest).
 //! * Everything a module returns is checked before it is used
 //!   ([`convert`]): exact decimals, non-negative, the order's currency,
 //!   `price = list - discount`, every line priced once, bounded sizes.
@@ -51,6 +55,9 @@ use crate::metrics::{Metrics, PricingCallLabels, PricingFailureLabels};
 /// `x-tollgate-pricing-module: reference-pricing@0.1.0 sha256:0123456789ab`.
 pub const MODULE_HEADER: &str = "x-tollgate-pricing-module";
 
+/// The version of the WIT package (`wit/pricing.wit`) this host speaks.
+pub const WIT_VERSION: &str = "0.2.0";
+
 /// The bindings `wasmtime::component::bindgen!` generates from the WIT.
 #[allow(
     missing_docs,
@@ -62,6 +69,12 @@ pub mod wit {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "pricing",
+        // Arguments are lowered from borrowed texts (`Order<'a>` holds
+        // `&'a str`), so the host copies the order straight from its own
+        // values into the instance, without cloning every string first.
+        // Types that are both argument and result get two names
+        // (`MoneyParam<'a>`, `MoneyResult`).
+        ownership: Borrowing { duplicate_if_necessary: true },
     });
     pub use self::tollgate::pricing::types::*;
 }
@@ -518,6 +531,13 @@ impl PricingEngine {
         let mut linker: Linker<HostState> = Linker::new(&self.engine);
         let mut wasi_imports = Vec::new();
         for (name, item) in component.component_type().imports(&self.engine) {
+            if let Some(v) = name.strip_prefix("tollgate:pricing/types@")
+                && v != WIT_VERSION
+            {
+                bail!(
+                    "{source}: the module was built against tollgate:pricing@{v}; this gateway speaks tollgate:pricing@{WIT_VERSION} (rebuild it against wit/pricing.wit; docs/pricing-modules.md says what changed)"
+                );
+            }
             if !(name.starts_with("wasi:") || name.starts_with("tollgate:pricing/types@")) {
                 bail!(
                     "{source}: the module imports `{name}`, which Tollgate does not provide (modules may import only the WIT types; WASI imports are linked to traps)"
@@ -549,13 +569,16 @@ impl PricingEngine {
         let pre = wit::PricingPre::new(pre)
             .map_err(anyhow::Error::from)
             .with_context(|| {
-                format!("{source}: the module does not export the tollgate:pricing@0.1.0 world")
+                format!(
+                    "{source}: the module does not export the tollgate:pricing@{WIT_VERSION} world"
+                )
             })?;
         let hash_hex = hex::encode(hash);
         let mut module = LoadedModule {
             engine: Arc::clone(self),
             pre,
             config,
+            prepared: Vec::new(),
             info: ModuleInfo {
                 name: String::new(),
                 version: String::new(),
@@ -563,6 +586,7 @@ impl PricingEngine {
             hash: hash_hex,
             wasi_imports,
             label: String::new(),
+            id: String::new(),
             header: HeaderValue::from_static("unknown"),
         };
         let info = module
@@ -571,11 +595,14 @@ impl PricingEngine {
         if let Some(why) = &info.1 {
             bail!("{source}: the module's self-check failed: {why}");
         }
+        module.prepared = module
+            .prepare()
+            .map_err(|e| anyhow::anyhow!("{source}: prepare failed: {e}"))?;
         module.info = info.0;
         module.label = format!("{}@{}", module.info.name, module.info.version);
-        module.header =
-            HeaderValue::from_str(&format!("{} sha256:{}", module.label, &module.hash[..12]))
-                .context("module name or version is not a valid header value")?;
+        module.id = format!("{} sha256:{}", module.label, &module.hash[..12]);
+        module.header = HeaderValue::from_str(&module.id)
+            .context("module name or version is not a valid header value")?;
         Ok(module)
     }
 
@@ -680,10 +707,14 @@ pub struct LoadedModule {
     engine: Arc<PricingEngine>,
     pre: wit::PricingPre<HostState>,
     config: String,
+    /// What `prepare` returned for `config`: passed to every `quote`.
+    prepared: Vec<u8>,
     info: ModuleInfo,
     hash: String,
     wasi_imports: Vec<String>,
     label: String,
+    /// `name@version sha256:prefix` (the header's text, each quote's `module`).
+    id: String,
     header: HeaderValue,
 }
 
@@ -735,6 +766,12 @@ impl LoadedModule {
         &self.config
     }
 
+    /// What the module's `prepare` made of the configuration (passed to
+    /// every `quote`).
+    pub fn prepared(&self) -> &[u8] {
+        &self.prepared
+    }
+
     fn session(&self) -> Result<Session<'_>, PricingError> {
         let mut store = Store::new(&self.engine.engine, HostState::new());
         store.limiter(|s| s);
@@ -775,45 +812,48 @@ impl LoadedModule {
         convert::check_info(info)
     }
 
-    /// Prices `order` on a fresh instance: `price`, then `bundle`, then (for
-    /// purchases) `admit`. Every output is checked; any failure fails the
-    /// whole call.
+    /// `prepare`, on its own fresh instance: the bytes every `quote` gets.
+    fn prepare(&self) -> Result<Vec<u8>, PricingError> {
+        let mut s = self.session()?;
+        let prepared = s
+            .bindings
+            .call_prepare(&mut s.store, &s.module.config)
+            .map_err(|e| classify(&s.store, &e))?
+            .map_err(|e| module_error("prepare", e))?;
+        if prepared.len() > limits::MAX_PREPARED_BYTES {
+            return Err(PricingError::new(
+                FailureKind::InvalidOutput,
+                format!(
+                    "prepare returned {} bytes (at most {})",
+                    prepared.len(),
+                    limits::MAX_PREPARED_BYTES
+                ),
+            ));
+        }
+        Ok(prepared)
+    }
+
+    /// Prices `order` on a fresh instance, in one call (`quote`: prices,
+    /// bundle lines, admission). Every output is checked; any failure fails
+    /// the whole call. The admission counts for purchases only (a price
+    /// query is never refused).
     pub fn quote(&self, order: &Order) -> Result<Priced, PricingError> {
         let mut s = self.session()?;
-        let wit_order = convert::order_to_wit(order);
-        let config = s.module.config.as_str();
-        s.store.set_epoch_deadline(limits::DEADLINE_TICKS);
-        let quote = s
-            .bindings
-            .call_price(&mut s.store, config, &wit_order)
-            .map_err(|e| classify(&s.store, &e))?
-            .map_err(|e| module_error("price", e))?;
-        let lines = convert::check_quote(order, &quote)?;
-        s.store.set_epoch_deadline(limits::DEADLINE_TICKS);
-        let bundles = s
-            .bindings
-            .call_bundle(&mut s.store, config, &wit_order, &quote)
-            .map_err(|e| classify(&s.store, &e))?
-            .map_err(|e| module_error("bundle", e))?;
-        let checked_bundles = convert::check_bundles(order, &bundles)?;
+        let answer = convert::with_wit_order(order, |wit_order| {
+            s.bindings
+                .call_quote(&mut s.store, &self.prepared, wit_order)
+                .map_err(|e| classify(&s.store, &e))
+        })?
+        .map_err(|e| module_error("quote", e))?;
+        // The instance is done: release its slot before checking.
+        drop(s);
+        let lines = convert::check_quote(order, &answer.lines)?;
+        let bundles = convert::check_bundles(order, &answer.bundles)?;
         let admission = match order.intent {
             Intent::Quote => Admission::Allow,
-            Intent::Purchase => {
-                s.store.set_epoch_deadline(limits::DEADLINE_TICKS);
-                let a = s
-                    .bindings
-                    .call_admit(&mut s.store, config, &wit_order, &quote, &bundles)
-                    .map_err(|e| classify(&s.store, &e))?
-                    .map_err(|e| module_error("admit", e))?;
-                convert::check_admission(a)?
-            }
+            Intent::Purchase => convert::check_admission(answer.admission)?,
         };
-        let mut quote = Quote::new(
-            format!("{} sha256:{}", self.label, &self.hash[..12]),
-            order.currency.clone(),
-            lines,
-            checked_bundles,
-        );
+        let mut quote = Quote::new(self.id.clone(), order.currency.clone(), lines, bundles);
         if order
             .lines
             .iter()

@@ -139,10 +139,17 @@ pub fn module_list<'a>(
         if f != "ModuleCode" || out.iter().any(|e| e.0 == n) {
             continue;
         }
+        // `ModuleList.{n}.{name}`, compared piecewise (not one key string
+        // built per comparison: this runs on every priced request).
+        let index = n.to_string();
         let get = |name: &str| {
             params
                 .iter()
-                .find(|(pk, _)| *pk == format!("ModuleList.{n}.{name}"))
+                .find(|(pk, _)| {
+                    pk.strip_prefix("ModuleList.")
+                        .and_then(|r| r.split_once('.'))
+                        .is_some_and(|(i, f)| i == index && f == name)
+                })
                 .map(|(_, v)| *v)
         };
         out.push((

@@ -105,6 +105,58 @@ fn reference_module_describes_itself_and_names_the_header() {
 }
 
 #[test]
+fn no_std_modules_import_nothing_and_prepare_their_configuration_once() {
+    // The reference and promotion modules are no_std: no WASI imports (one
+    // core instance per call). Their configuration is parsed once, at load,
+    // into a compact form smaller than the JSON text.
+    let r = reference();
+    assert!(r.wasi_imports().is_empty(), "{:?}", r.wasi_imports());
+    assert!(!r.prepared().is_empty());
+    assert!(
+        r.prepared().len() < r.config_text().len(),
+        "prepared {} bytes, config {} bytes",
+        r.prepared().len(),
+        r.config_text().len()
+    );
+    let promo = engine()
+        .load(
+            &guest("tollgate_guest_promotion"),
+            r#"{"name":"a","percent_off":"10"}"#.into(),
+            "promotion",
+        )
+        .expect("loads");
+    assert!(promo.wasi_imports().is_empty());
+    // A std module (the fixture) still loads: its WASI imports are linked
+    // to traps, and named.
+    let std_module = misbehave("ok");
+    assert!(
+        std_module
+            .wasi_imports()
+            .iter()
+            .any(|i| i.starts_with("wasi:")),
+        "{:?}",
+        std_module.wasi_imports()
+    );
+    assert_eq!(std_module.prepared(), b"ok");
+}
+
+#[test]
+fn a_failing_prepare_refuses_the_module() {
+    let err = engine()
+        .load(
+            &guest("tollgate_guest_misbehave"),
+            "bad-prepare".to_owned(),
+            "fixture",
+        )
+        .expect_err("refused");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("prepare failed") && text.contains("asked to fail prepare"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_customer_override_prices_with_a_discount_and_adds_the_bundle() {
     // acme's OSS contract (-8 %) beats the OSS rule (+5 %) and the global
     // markup; the support plan bundle is 2.00 per month for 12 months.

@@ -6,6 +6,16 @@
 //! `[pricing] module` at this file instead of the reference module and the
 //! next price answer changes. Config (JSON): `{"name": "spring-sale",
 //! "percent_off": "30", "products": ["oss"]}` (`products` absent: all).
+//!
+//! It is also the smallest complete `no_std` module: the shape to copy
+//! (guide: `docs/pricing-modules.md`).
+
+#![cfg_attr(target_arch = "wasm32", no_std)]
+
+extern crate alloc;
+
+// The allocator and panic handler of a no_std component.
+use tollgate_pricing_guest as _;
 
 /// The generated bindings: the only place unsafe code is allowed.
 #[allow(unsafe_code, missing_debug_implementations, clippy::all)]
@@ -19,12 +29,16 @@ mod bindings {
     export!(Promotion);
 }
 
-use bindings::tollgate::pricing::types::{
-    Admission, BundleLine, ModuleInfo, Money, Order, Quote, QuoteLine,
-};
-use rust_decimal::{Decimal, RoundingStrategy};
-use serde::Deserialize;
+use alloc::borrow::ToOwned as _;
+use alloc::format;
+use alloc::string::{String, ToString as _};
+use alloc::vec::Vec;
 
+use bindings::tollgate::pricing::types::{Admission, Answer, ModuleInfo, Money, Order, QuoteLine};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+/// The configuration as written (JSON).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
@@ -34,20 +48,23 @@ struct Config {
     products: Vec<String>,
 }
 
-struct Parsed {
+/// The configuration as `prepare` leaves it for every `quote`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Prepared {
     name: String,
+    #[serde(with = "tollgate_pricing_guest::decimal")]
     rate: Decimal,
     products: Vec<String>,
 }
 
-fn parse(text: &str) -> Result<Parsed, String> {
+fn parse(text: &str) -> Result<Prepared, String> {
     let c: Config = serde_json::from_str(text).map_err(|e| format!("configuration: {e}"))?;
     let pct = Decimal::from_str_exact(&c.percent_off)
         .map_err(|e| format!("percent_off \"{}\": {e}", c.percent_off))?;
     if pct.is_sign_negative() || pct > Decimal::ONE_HUNDRED {
         return Err(format!("percent_off {pct} is not between 0 and 100"));
     }
-    Ok(Parsed {
+    Ok(Prepared {
         name: c.name,
         rate: pct / Decimal::ONE_HUNDRED,
         products: c.products,
@@ -77,8 +94,12 @@ impl bindings::Guest for Promotion {
         }
     }
 
-    fn price(config: String, order: Order) -> Result<Quote, String> {
-        let p = parse(&config)?;
+    fn prepare(config: String) -> Result<Vec<u8>, String> {
+        tollgate_pricing_guest::encode(&parse(&config)?)
+    }
+
+    fn quote(prepared: Vec<u8>, order: Order) -> Result<Answer, String> {
+        let p: Prepared = tollgate_pricing_guest::decode(&prepared)?;
         let cur = order.currency.as_str();
         let mut lines = Vec::with_capacity(order.lines.len());
         for l in &order.lines {
@@ -103,19 +124,10 @@ impl bindings::Guest for Promotion {
                 rule,
             });
         }
-        Ok(Quote { lines })
-    }
-
-    fn bundle(_config: String, _order: Order, _quote: Quote) -> Result<Vec<BundleLine>, String> {
-        Ok(Vec::new())
-    }
-
-    fn admit(
-        _config: String,
-        _order: Order,
-        _quote: Quote,
-        _bundles: Vec<BundleLine>,
-    ) -> Result<Admission, String> {
-        Ok(Admission::Allow)
+        Ok(Answer {
+            lines,
+            bundles: Vec::new(),
+            admission: Admission::Allow,
+        })
     }
 }
