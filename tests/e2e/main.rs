@@ -10,4 +10,5 @@ mod ops;
 mod permissions;
 mod pricing;
 mod refusals;
+mod reload;
 mod sdk_python;

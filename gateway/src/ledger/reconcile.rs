@@ -253,7 +253,7 @@ impl Ledger {
         }
         let since = holds.iter().map(|(h, _)| h.created_at).min().unwrap_or(now) - SKEW_MS;
         let orders = match self.uid(customer) {
-            Some(uid) => query_orders(access, uid, since, now).await,
+            Some(uid) => query_orders(access, &uid, since, now).await,
             None => Err(format!("customer {customer} is not in the customers file")),
         };
         let mut orders = match orders {

@@ -1,0 +1,189 @@
+//! The snapshot's pricing modules: the default module (`[pricing]`) and
+//! one per customer group (`[[pricing.assign]]`), each loaded, self-checked
+//! (`describe`) and run against its golden tests before a snapshot that
+//! contains it can become active.
+//!
+//! ```toml
+//! [pricing]
+//! module = "pricing/reference.wasm"     # every customer without an assignment
+//! config = "pricing/reference.toml"
+//! tests  = "pricing/tests"              # golden files; any failure refuses the snapshot
+//!
+//! [[pricing.assign]]                    # customers whose `group` is "startup"
+//! group  = "startup"
+//! module = "pricing/promotion.wasm"
+//! config = "pricing/promotion.toml"
+//! tests  = "pricing/promotion-tests"
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::diagnostic::Diagnostic;
+use crate::pricing::{LoadedModule, PricingConfig, PricingEngine};
+
+/// The `[pricing]` section of `tollgate.toml`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PricingSection {
+    /// The default module (`.wasm` component), relative to the config file.
+    pub module: PathBuf,
+    /// Its configuration (`.toml` or `.json`). Absent: `{}`.
+    #[serde(default)]
+    pub config: Option<PathBuf>,
+    /// Its golden tests: a folder of `*.json` files (see
+    /// `tollgate pricing check`). Absent: only the self-check runs.
+    #[serde(default)]
+    pub tests: Option<PathBuf>,
+    /// Modules for customer groups; a customer whose group has none gets
+    /// the default.
+    #[serde(default)]
+    pub assign: Vec<Assignment>,
+}
+
+/// One `[[pricing.assign]]`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Assignment {
+    /// The customer group (`group` in the customers file).
+    pub group: String,
+    /// The module for that group.
+    pub module: PathBuf,
+    /// Its configuration.
+    #[serde(default)]
+    pub config: Option<PathBuf>,
+    /// Its golden tests.
+    #[serde(default)]
+    pub tests: Option<PathBuf>,
+}
+
+impl PricingSection {
+    /// Every (label, module, config, tests) the section names: the default
+    /// first, then the assignments in file order.
+    pub fn entries(&self) -> Vec<(String, &Path, Option<&Path>, Option<&Path>)> {
+        let mut out = vec![(
+            "[pricing]".to_owned(),
+            self.module.as_path(),
+            self.config.as_deref(),
+            self.tests.as_deref(),
+        )];
+        for a in &self.assign {
+            out.push((
+                format!("[[pricing.assign]] group {:?}", a.group),
+                a.module.as_path(),
+                a.config.as_deref(),
+                a.tests.as_deref(),
+            ));
+        }
+        out
+    }
+}
+
+/// The loaded modules of one snapshot.
+#[derive(Debug, Default)]
+pub struct PricingModules {
+    default: Option<Arc<LoadedModule>>,
+    by_group: HashMap<String, Arc<LoadedModule>>,
+}
+
+impl PricingModules {
+    /// The module that prices for a customer of `group`; `None`: no pricing.
+    pub fn for_group(&self, group: Option<&str>) -> Option<&Arc<LoadedModule>> {
+        group
+            .and_then(|g| self.by_group.get(g))
+            .or(self.default.as_ref())
+    }
+
+    /// How many modules are loaded (the default included).
+    pub fn len(&self) -> usize {
+        usize::from(self.default.is_some()) + self.by_group.len()
+    }
+
+    /// Whether no module is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `(group or "*", module label, sha256 prefix)` of every module.
+    pub fn describe(&self) -> Vec<(String, String, String)> {
+        let mut out: Vec<_> = self
+            .default
+            .iter()
+            .map(|m| ("*".to_owned(), m))
+            .chain(self.by_group.iter().map(|(g, m)| (g.clone(), m)))
+            .map(|(g, m)| (g, m.label().to_owned(), m.hash()[..12].to_owned()))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// Loads every module of `section` (compiled once per content by
+/// `engine`), runs each one's self-check and golden tests. Every problem is
+/// reported, not just the first.
+pub fn load(
+    section: &PricingSection,
+    base_dir: &Path,
+    engine: &Arc<PricingEngine>,
+) -> Result<PricingModules, Vec<Diagnostic>> {
+    let mut problems = Vec::new();
+    let mut modules = PricingModules::default();
+    let mut seen = std::collections::HashSet::new();
+    for a in &section.assign {
+        if a.group.trim().is_empty() || !seen.insert(a.group.as_str()) {
+            problems.push(Diagnostic::error(
+                Path::new("[pricing]"),
+                format!("assign.group {:?}", a.group),
+                "each [[pricing.assign]] needs a distinct, non-empty group",
+            ));
+        }
+    }
+    for (i, (label, module, config, tests)) in section.entries().into_iter().enumerate() {
+        let module_path = base_dir.join(module);
+        let loaded = match engine.load_config(
+            &PricingConfig {
+                module: module.to_path_buf(),
+                config: config.map(Path::to_path_buf),
+            },
+            base_dir,
+        ) {
+            Ok(m) => m,
+            Err(e) => {
+                problems.push(Diagnostic::error(&module_path, label, format!("{e:#}")));
+                continue;
+            }
+        };
+        if let Some(tests) = tests {
+            let dir = base_dir.join(tests);
+            match crate::cli::pricing::run_golden(&loaded, &dir) {
+                Ok(results) => {
+                    for (file, result) in results {
+                        if let Err(e) = result {
+                            problems.push(Diagnostic::error(
+                                &file,
+                                label.clone(),
+                                format!("golden test failed for {}: {e:#}", loaded.label()),
+                            ));
+                        }
+                    }
+                }
+                Err(e) => problems.push(Diagnostic::error(&dir, label.clone(), format!("{e:#}"))),
+            }
+        }
+        let loaded = Arc::new(loaded);
+        if i == 0 {
+            modules.default = Some(loaded);
+        } else {
+            let group = section.assign[i - 1].group.clone();
+            modules.by_group.insert(group, loaded);
+        }
+    }
+    if problems.is_empty() {
+        Ok(modules)
+    } else {
+        Err(problems)
+    }
+}
