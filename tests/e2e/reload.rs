@@ -10,6 +10,9 @@
 //! requests served, failures, reload latency (file written → first answer
 //! served by the new version) p50/max.
 
+// Latencies are measurements printed as floating point; no money here.
+#![allow(clippy::float_arithmetic)]
+
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

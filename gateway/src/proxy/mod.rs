@@ -641,6 +641,10 @@ fn with_request_id(mut resp: Response<Body>, id: &str) -> Response<Body> {
 /// the admin listener when configured), announces them, serves until
 /// SIGINT/SIGTERM, then drains.
 pub async fn run(config_path: &Path, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    // Absolute, so the file watcher's paths and the snapshot's agree.
+    let config_path = &config_path
+        .canonicalize()
+        .with_context(|| format!("reading {}", config_path.display()))?;
     let cfg = ServeConfig::load(config_path)?;
     // The start-up config builds the long-lived parts; the policy snapshot
     // is then built (and on SIGHUP, a file change or the admin API rebuilt)

@@ -467,6 +467,8 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+// A duration for people to read, not money.
+#[allow(clippy::float_arithmetic)]
 fn ms(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1e6).round() / 1e3
 }

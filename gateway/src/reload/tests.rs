@@ -308,3 +308,75 @@ async fn reload_applies_refuses_keeps_and_rolls_back() {
         "only the active version"
     );
 }
+
+/// `[pricing]` naming the repository's built modules (scripts/build-guests).
+fn pricing_section(assign: &str) -> String {
+    let p = repo_policies().canonicalize().expect("policies");
+    let wasm = |name: &str| {
+        let path = p.join(format!("pricing/{name}.wasm"));
+        assert!(
+            path.exists(),
+            "{}: run scripts/build-guests",
+            path.display()
+        );
+        path.display().to_string()
+    };
+    format!(
+        "\n[pricing]\nmodule = \"{}\"\nconfig = \"{}\"\ntests = \"{}\"\n{}",
+        wasm("reference"),
+        p.join("pricing/reference.toml").display(),
+        p.join("pricing/tests").display(),
+        assign
+            .replace("PROMOTION", &wasm("promotion"))
+            .replace("POLICIES", &p.display().to_string()),
+    )
+}
+
+#[test]
+fn customer_groups_get_their_assigned_module_and_its_golden_tests_run() {
+    let (_d, config) = policy_copy();
+    let rt = runtime(&config);
+    let base = std::fs::read_to_string(&config).expect("config");
+    let assign = "[[pricing.assign]]\ngroup = \"startup\"\nmodule = \"PROMOTION\"\nconfig = \"POLICIES/pricing/promotion.toml\"\ntests = \"POLICIES/pricing/promotion-tests\"\n";
+    std::fs::write(&config, format!("{base}{}", pricing_section(assign))).expect("w");
+    let Built::Ready(c) = snapshot::build(&config, &rt, None) else {
+        panic!("the example modules with their golden tests load");
+    };
+    let modules = c.gateway.pricing_modules();
+    assert_eq!(modules.len(), 2);
+    let label = |g: Option<&str>| modules.for_group(g).expect("module").label().to_owned();
+    assert!(label(Some("startup")).starts_with("promotion@"));
+    assert!(label(Some("enterprise")).starts_with("reference-pricing@"));
+    assert!(label(None).starts_with("reference-pricing@"));
+
+    // The reference module's golden tests do not hold for the promotion:
+    // every failing file is named, and nothing is swapped.
+    let wrong_tests = assign.replace("pricing/promotion-tests", "pricing/tests");
+    std::fs::write(&config, format!("{base}{}", pricing_section(&wrong_tests))).expect("w");
+    let Built::Refused(_, errors) = snapshot::build(&config, &rt, None) else {
+        panic!("golden failures refuse the snapshot");
+    };
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.file.ends_with("acme-oss-quote.json")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.path.contains("startup") && e.message.contains("golden test failed")),
+        "{errors:?}"
+    );
+
+    // Two assignments for one group are refused.
+    let twice = format!("{assign}{assign}");
+    std::fs::write(&config, format!("{base}{}", pricing_section(&twice))).expect("w");
+    let Built::Refused(_, errors) = snapshot::build(&config, &rt, None) else {
+        panic!("refused");
+    };
+    assert!(
+        errors.iter().any(|e| e.message.contains("distinct")),
+        "{errors:?}"
+    );
+}
