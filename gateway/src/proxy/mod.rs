@@ -154,6 +154,7 @@ pub struct Runtime {
     max_body: usize,
     host_id: String,
     engine: std::sync::Mutex<Option<Arc<crate::pricing::PricingEngine>>>,
+    verified: crate::reload::modules::VerifiedModules,
 }
 
 impl Runtime {
@@ -188,6 +189,7 @@ impl Runtime {
             max_body: cfg.server.max_body_bytes,
             host_id: cfg.server.host_id.clone(),
             engine: std::sync::Mutex::new(None),
+            verified: crate::reload::modules::VerifiedModules::default(),
         })
     }
 
@@ -200,6 +202,11 @@ impl Runtime {
         let e = crate::pricing::PricingEngine::new()?;
         *engine = Some(Arc::clone(&e));
         Ok(e)
+    }
+
+    /// Pricing modules verified by earlier (re)loads.
+    pub fn verified_modules(&self) -> &crate::reload::modules::VerifiedModules {
+        &self.verified
     }
 
     /// The metrics registry.
@@ -220,9 +227,11 @@ impl Gateway {
         let customers = CustomersFile::load(&cfg.customers_path())?;
         let runtime = Runtime::new(cfg, &customers)?;
         let pricing = match &cfg.pricing {
-            Some(p) => crate::reload::modules::load(p, &cfg.base_dir, &runtime.pricing_engine()?)
-                .map_err(|d| anyhow::anyhow!(crate::diagnostic::Diagnostics(d)))
-                .context("loading the pricing modules")?,
+            Some(p) => {
+                crate::reload::modules::load(p, &cfg.base_dir, &runtime.pricing_engine()?, None)
+                    .map_err(|d| anyhow::anyhow!(crate::diagnostic::Diagnostics(d)))
+                    .context("loading the pricing modules")?
+            }
             None => crate::reload::modules::PricingModules::default(),
         };
         let version = crate::reload::snapshot::Sources::collect(None, cfg, &customers).version();

@@ -18,7 +18,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest as _, Sha256};
 
 use serde::Deserialize;
 
@@ -90,6 +92,15 @@ pub struct PricingModules {
 }
 
 impl PricingModules {
+    /// Entry `i` of `section.entries()`.
+    fn insert(&mut self, i: usize, section: &PricingSection, m: Arc<LoadedModule>) {
+        if i == 0 {
+            self.default = Some(m);
+        } else {
+            self.by_group.insert(section.assign[i - 1].group.clone(), m);
+        }
+    }
+
     /// The module that prices for a customer of `group`; `None`: no pricing.
     pub fn for_group(&self, group: Option<&str>) -> Option<&Arc<LoadedModule>> {
         group
@@ -121,13 +132,87 @@ impl PricingModules {
     }
 }
 
+/// Most verified modules remembered across reloads: 32 (an operator's
+/// modules times their configurations; older entries are dropped first).
+pub const VERIFIED_CACHE: usize = 32;
+
+/// Modules that passed their self-check and golden tests, by the content
+/// of everything that decided it (module bytes, configuration, golden
+/// files). A reload whose module, configuration and tests did not change
+/// takes the verified module instead of loading and testing it again:
+/// the outcome would be the same (a module is a pure function of its
+/// inputs, with a fresh instance per call). Lives as long as the process.
+#[derive(Debug, Default)]
+pub struct VerifiedModules {
+    entries: Mutex<(u64, HashMap<[u8; 32], (u64, Arc<LoadedModule>)>)>,
+}
+
+impl VerifiedModules {
+    fn get(&self, key: &[u8; 32]) -> Option<Arc<LoadedModule>> {
+        let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (clock, map) = &mut *guard;
+        *clock += 1;
+        let now = *clock;
+        map.get_mut(key).map(|(used, m)| {
+            *used = now;
+            Arc::clone(m)
+        })
+    }
+
+    fn put(&self, key: [u8; 32], module: Arc<LoadedModule>) {
+        let mut guard = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (clock, map) = &mut *guard;
+        *clock += 1;
+        if map.len() >= VERIFIED_CACHE
+            && let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, (used, _))| *used)
+                .map(|(k, _)| *k)
+        {
+            map.remove(&oldest);
+        }
+        map.insert(key, (*clock, module));
+    }
+}
+
+/// The content key of one module entry; `None` when a file cannot be read
+/// (the load reports it).
+fn content_key(module: &Path, config: Option<&Path>, tests: Option<&Path>) -> Option<[u8; 32]> {
+    let mut h = Sha256::new();
+    let mut add = |name: &str, bytes: &[u8]| {
+        h.update(name.as_bytes());
+        h.update([0]);
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    add("module", &std::fs::read(module).ok()?);
+    if let Some(c) = config {
+        add("config", &std::fs::read(c).ok()?);
+    }
+    if let Some(t) = tests {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(t)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        for f in files {
+            add(&f.to_string_lossy(), &std::fs::read(&f).ok()?);
+        }
+    }
+    Some(h.finalize().into())
+}
+
 /// Loads every module of `section` (compiled once per content by
 /// `engine`), runs each one's self-check and golden tests. Every problem is
-/// reported, not just the first.
+/// reported, not just the first. `verified`: modules already verified with
+/// the same inputs are taken from there (and new ones are added).
 pub fn load(
     section: &PricingSection,
     base_dir: &Path,
     engine: &Arc<PricingEngine>,
+    verified: Option<&VerifiedModules>,
 ) -> Result<PricingModules, Vec<Diagnostic>> {
     let mut problems = Vec::new();
     let mut modules = PricingModules::default();
@@ -143,6 +228,19 @@ pub fn load(
     }
     for (i, (label, module, config, tests)) in section.entries().into_iter().enumerate() {
         let module_path = base_dir.join(module);
+        let key = verified.and_then(|_| {
+            content_key(
+                &module_path,
+                config.map(|c| base_dir.join(c)).as_deref(),
+                tests.map(|t| base_dir.join(t)).as_deref(),
+            )
+        });
+        if let (Some(cache), Some(key)) = (verified, &key)
+            && let Some(m) = cache.get(key)
+        {
+            modules.insert(i, section, m);
+            continue;
+        }
         let loaded = match engine.load_config(
             &PricingConfig {
                 module: module.to_path_buf(),
@@ -174,12 +272,10 @@ pub fn load(
             }
         }
         let loaded = Arc::new(loaded);
-        if i == 0 {
-            modules.default = Some(loaded);
-        } else {
-            let group = section.assign[i - 1].group.clone();
-            modules.by_group.insert(group, loaded);
+        if let (Some(cache), Some(key), true) = (verified, key, problems.is_empty()) {
+            cache.put(key, Arc::clone(&loaded));
         }
+        modules.insert(i, section, loaded);
     }
     if problems.is_empty() {
         Ok(modules)

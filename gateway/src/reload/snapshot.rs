@@ -86,9 +86,9 @@ impl Sources {
     }
 
     fn file(&mut self, path: PathBuf) {
-        if !self.files.contains_key(&path) {
-            let bytes = std::fs::read(&path).ok();
-            self.files.insert(path, bytes);
+        if let std::collections::btree_map::Entry::Vacant(e) = self.files.entry(path) {
+            let bytes = std::fs::read(e.key()).ok();
+            e.insert(bytes);
         }
     }
 
@@ -265,10 +265,13 @@ fn build_once(config_path: &Path, runtime: &Runtime, running: Option<&str>) -> A
     let mut problems = Vec::new();
     let pricing = match &cfg.pricing {
         Some(p) => match runtime.pricing_engine() {
-            Ok(engine) => super::modules::load(p, &cfg.base_dir, &engine).unwrap_or_else(|d| {
-                problems.extend(d);
-                Default::default()
-            }),
+            Ok(engine) => {
+                super::modules::load(p, &cfg.base_dir, &engine, Some(runtime.verified_modules()))
+                    .unwrap_or_else(|d| {
+                        problems.extend(d);
+                        Default::default()
+                    })
+            }
             Err(e) => {
                 problems.push(Diagnostic::error(
                     config_path,

@@ -349,6 +349,19 @@ fn customer_groups_get_their_assigned_module_and_its_golden_tests_run() {
     assert!(label(Some("enterprise")).starts_with("reference-pricing@"));
     assert!(label(None).starts_with("reference-pricing@"));
 
+    // Built again with the same module files: the verified modules are
+    // reused (not loaded and tested again); a changed config is not.
+    let Built::Ready(again) = snapshot::build(&config, &rt, None) else {
+        panic!("ready");
+    };
+    let same = |a: &snapshot::Candidate, b: &snapshot::Candidate, g: Option<&str>| {
+        Arc::ptr_eq(
+            a.gateway.pricing_modules().for_group(g).expect("module"),
+            b.gateway.pricing_modules().for_group(g).expect("module"),
+        )
+    };
+    assert!(same(&c, &again, None) && same(&c, &again, Some("startup")));
+
     // The reference module's golden tests do not hold for the promotion:
     // every failing file is named, and nothing is swapped.
     let wrong_tests = assign.replace("pricing/promotion-tests", "pricing/tests");
