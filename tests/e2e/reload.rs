@@ -397,7 +397,9 @@ async fn a_hundred_reloads_under_load_fail_no_request() {
     let p50 = latencies[latencies.len() / 2];
     let max = latencies[latencies.len() - 1];
     builds.sort_by(f64::total_cmp);
-    println!(
+    // Written to the process's stderr directly (not through the test
+    // harness's capture), so the figures are in every test log.
+    let figures = format!(
         "reload under load: {CLIENTS} clients, {served} requests served in {:.1} s, {} failed; \
          {RELOADS} reloads applied, {refused} refused, {unchanged} unchanged; \
          file written -> first answer on the new version: p50 {:.1} ms, max {:.1} ms \
@@ -410,6 +412,10 @@ async fn a_hundred_reloads_under_load_fail_no_request() {
         builds[builds.len() - 1],
         seen.prices.len(),
     );
+    {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "{figures}");
+    }
     assert!(
         failures.is_empty(),
         "{} failed requests, e.g. {:?}",

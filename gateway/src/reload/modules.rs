@@ -144,8 +144,15 @@ pub const VERIFIED_CACHE: usize = 32;
 /// inputs, with a fresh instance per call). Lives as long as the process.
 #[derive(Debug, Default)]
 pub struct VerifiedModules {
-    entries: Mutex<(u64, HashMap<[u8; 32], (u64, Arc<LoadedModule>)>)>,
+    /// (use clock, content key → (last use, module)).
+    entries: Mutex<(u64, HashMap<ContentKey, Verified>)>,
 }
+
+/// SHA-256 over a module's bytes, configuration and golden files.
+type ContentKey = [u8; 32];
+
+/// A verified module and when it was last used (for eviction).
+type Verified = (u64, Arc<LoadedModule>);
 
 impl VerifiedModules {
     fn get(&self, key: &[u8; 32]) -> Option<Arc<LoadedModule>> {
