@@ -8,6 +8,8 @@
 //! * `ledger`: durable budget hold+commit pairs per second on SQLite and
 //!   PostgreSQL (in process).
 //!
+//! * `reload`: policy hot reload, file change to the first answer served
+//!   by the new version, example set and 1,000 customers / 10 modules.
 //! * `pricing`: per price call with a fresh Wasm instance (p50/p99), calls/s,
 //!   the same rule natively and the ratio, the proxy with pricing on vs off.
 //!
@@ -25,6 +27,7 @@ mod policy;
 mod pricing;
 mod procs;
 mod proxy;
+mod reload;
 
 use std::process::ExitCode;
 
@@ -50,6 +53,8 @@ enum Command {
     Ledger(ledger::LedgerArgs),
     /// Pricing modules: per-call latency, calls/s, native ratio, proxy on vs off.
     Pricing(pricing::PricingArgs),
+    /// Hot reload: file change -> first answer served by the new version.
+    Reload(reload::ReloadArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +79,7 @@ fn main() -> ExitCode {
             Command::Policy(args) => policy::run(&args),
             Command::Ledger(args) => ledger::run(args).await,
             Command::Pricing(args) => pricing::run(args).await,
+            Command::Reload(args) => reload::run(args).await,
         }
     });
     match result {

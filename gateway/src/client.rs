@@ -29,6 +29,9 @@ pub struct Reply {
     /// The `x-tollgate-pricing-module` header: which pricing module priced
     /// the answer (`name@version sha256:prefix`), when one did.
     pub pricing_module: Option<String>,
+    /// The `x-tollgate-policy-version` header: the policy snapshot that
+    /// served the answer.
+    pub policy_version: Option<String>,
 }
 
 impl Reply {
@@ -120,6 +123,11 @@ impl AliyunClient {
             .get(crate::pricing::MODULE_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let policy_version = resp
+            .headers()
+            .get(crate::proxy::POLICY_VERSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = resp.into_body().collect().await?.to_bytes();
         let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
         Ok(Reply {
@@ -128,6 +136,7 @@ impl AliyunClient {
             body,
             tollgate_request_id,
             pricing_module,
+            policy_version,
         })
     }
 

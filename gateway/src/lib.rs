@@ -48,6 +48,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod pricing;
 pub mod proxy;
+pub mod reload;
 pub mod resign;
 pub mod secret;
 pub mod server;

@@ -81,6 +81,14 @@ pub struct PricingFailureLabels {
     pub kind: &'static str,
 }
 
+/// Labels of `tollgate_policy_version_info` (issue 6: hot reload).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyVersionLabels {
+    /// The content hash of the policy snapshot (one series is 1: the
+    /// active one; earlier versions are removed, so the count is bounded).
+    pub version: String,
+}
+
 /// Every metric the gateway exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -111,6 +119,11 @@ pub struct Metrics {
     /// Pending holds settled by the reconciler or the sweeper
     /// (`committed`, `released`, `expired`, `deferred`, `query_failed`).
     pub ledger_reconciled: Family<OutcomeLabels, Counter>,
+    /// Policy reloads by outcome (`applied`, `refused`, `unchanged`,
+    /// `rolled_back`).
+    pub policy_reloads: Family<OutcomeLabels, Counter>,
+    /// The active policy version (value 1).
+    pub policy_version: Family<PolicyVersionLabels, prometheus_client::metrics::gauge::Gauge>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -198,6 +211,19 @@ impl Metrics {
             "Time of a priced request's module work",
             pricing_seconds.clone(),
         );
+        let policy_reloads = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "policy_reloads",
+            "Policy snapshot reloads, by outcome",
+            policy_reloads.clone(),
+        );
+        let policy_version =
+            Family::<PolicyVersionLabels, prometheus_client::metrics::gauge::Gauge>::default();
+        registry.register(
+            "policy_version_info",
+            "The active policy snapshot version (content hash)",
+            policy_version.clone(),
+        );
         Arc::new(Self {
             registry,
             requests,
@@ -212,6 +238,8 @@ impl Metrics {
             ledger_alarms,
             ledger_alarm_deliveries,
             ledger_reconciled,
+            policy_reloads,
+            policy_version,
         })
     }
 

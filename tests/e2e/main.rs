@@ -12,4 +12,5 @@ mod ops;
 mod permissions;
 mod pricing;
 mod refusals;
+mod reload;
 mod sdk_python;

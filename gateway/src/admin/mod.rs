@@ -13,6 +13,7 @@
 
 pub mod budget;
 mod policy;
+mod reload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,7 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Body;
-use crate::proxy::Gateway;
+use crate::reload::Reloader;
 use crate::secret::{ExposeSecret as _, SecretRef, SecretString};
 
 /// `[admin]` in the gateway config.
@@ -123,17 +124,18 @@ impl AdminError {
 /// What a handler returns.
 pub type AdminResult = Result<(StatusCode, Value), AdminError>;
 
-/// The admin API bound to a running gateway.
+/// The admin API bound to a running gateway (whichever policy version is
+/// active when a request arrives).
 #[derive(Debug)]
 pub struct AdminApi {
-    gateway: Arc<Gateway>,
+    reloader: Arc<Reloader>,
     token: SecretString,
 }
 
 impl AdminApi {
-    /// An admin API for `gateway`, guarded by `token`.
-    pub fn new(gateway: Arc<Gateway>, token: SecretString) -> Self {
-        Self { gateway, token }
+    /// An admin API for the gateway `reloader` runs, guarded by `token`.
+    pub fn new(reloader: Arc<Reloader>, token: SecretString) -> Self {
+        Self { reloader, token }
     }
 
     /// Handles one admin request.
@@ -204,34 +206,38 @@ impl AdminApi {
     /// The route table.
     async fn route(&self, req: &AdminRequest) -> AdminResult {
         let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+        let gateway = self.reloader.current();
         match (&req.method, segs.as_slice()) {
-            (&Method::GET, ["v1", "status"]) => Ok((StatusCode::OK, self.status())),
-            (&Method::GET, ["v1", "policy", "explain"]) => policy::explain(&self.gateway, req),
-            (&Method::GET, ["v1", "budgets"]) => budget::list(self.gateway.ledger()).await,
-            (&Method::POST, ["v1", "budgets", c]) => {
-                budget::create(self.gateway.ledger(), c, req).await
+            (&Method::GET, ["v1", "status"]) => Ok((StatusCode::OK, self.status(&gateway))),
+            (&Method::GET, ["v1", "policy", "explain"]) => policy::explain(&gateway, req),
+            (&Method::GET, ["v1", "policy", "status"]) => {
+                Ok((StatusCode::OK, self.reloader.status()))
             }
-            (&Method::GET, ["v1", "budgets", c]) => budget::get(self.gateway.ledger(), c).await,
+            (&Method::POST, ["v1", "policy", "reload"]) => Ok(reload::reload(&self.reloader).await),
+            (&Method::POST, ["v1", "policy", "rollback"]) => reload::rollback(&self.reloader).await,
+            (&Method::GET, ["v1", "budgets"]) => budget::list(gateway.ledger()).await,
+            (&Method::POST, ["v1", "budgets", c]) => budget::create(gateway.ledger(), c, req).await,
+            (&Method::GET, ["v1", "budgets", c]) => budget::get(gateway.ledger(), c).await,
             (&Method::PUT, ["v1", "budgets", c, "quota"]) => {
-                budget::set_quota(self.gateway.ledger(), c, req).await
+                budget::set_quota(gateway.ledger(), c, req).await
             }
             (&Method::POST, ["v1", "budgets", c, "consumption"]) => {
-                budget::change_consumption(self.gateway.ledger(), c, req).await
+                budget::change_consumption(gateway.ledger(), c, req).await
             }
             (&Method::PUT, ["v1", "budgets", c, "status"]) => {
-                budget::set_status(self.gateway.ledger(), c, req).await
+                budget::set_status(gateway.ledger(), c, req).await
             }
             (&Method::PUT, ["v1", "budgets", c, "alarm-thresholds"]) => {
-                budget::set_thresholds(self.gateway.ledger(), c, req).await
+                budget::set_thresholds(gateway.ledger(), c, req).await
             }
             (&Method::GET, ["v1", "budgets", c, "holds"]) => {
-                budget::holds(self.gateway.ledger(), c, req).await
+                budget::holds(gateway.ledger(), c, req).await
             }
             (&Method::GET, ["v1", "budgets", c, "entries"]) => {
-                budget::entries(self.gateway.ledger(), c, req).await
+                budget::entries(gateway.ledger(), c, req).await
             }
             (&Method::GET, ["v1", "budgets", c, "verify"]) => {
-                budget::verify(self.gateway.ledger(), c).await
+                budget::verify(gateway.ledger(), c).await
             }
             _ => Err(AdminError::not_found(format!(
                 "no admin endpoint {} /{}",
@@ -241,11 +247,12 @@ impl AdminApi {
         }
     }
 
-    fn status(&self) -> Value {
+    fn status(&self, gateway: &crate::proxy::Gateway) -> Value {
         json!({
             "service": "tollgate",
             "version": env!("CARGO_PKG_VERSION"),
-            "keys": self.gateway.key_count(),
+            "keys": gateway.key_count(),
+            "policy_version": gateway.version(),
         })
     }
 }

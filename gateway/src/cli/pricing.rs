@@ -123,6 +123,32 @@ pub fn check(args: &ModuleArgs, tests: &Path) -> anyhow::Result<(String, usize)>
             m.wasi_imports().join(", ")
         ));
     }
+    let results = run_golden(&m, tests)?;
+    let mut failed = 0;
+    for (f, result) in &results {
+        let name = f.file_name().unwrap_or_default().to_string_lossy();
+        match result {
+            Ok(description) => report.push_str(&format!("ok    {name}: {description}\n")),
+            Err(e) => {
+                failed += 1;
+                report.push_str(&format!("FAIL  {name}: {e:#}\n"));
+            }
+        }
+    }
+    report.push_str(&format!(
+        "{} passed, {failed} failed\n",
+        results.len() - failed
+    ));
+    Ok((report, failed))
+}
+
+/// Runs every golden file (`*.json`, in name order) of `tests` against a
+/// loaded module: each file with its description or why it failed. Also
+/// used by a policy reload, which refuses a module that fails any.
+pub fn run_golden(
+    m: &LoadedModule,
+    tests: &Path,
+) -> anyhow::Result<Vec<(PathBuf, anyhow::Result<String>)>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(tests)
         .with_context(|| format!("reading {}", tests.display()))?
         .filter_map(Result::ok)
@@ -133,22 +159,13 @@ pub fn check(args: &ModuleArgs, tests: &Path) -> anyhow::Result<(String, usize)>
     if files.is_empty() {
         bail!("no golden tests (*.json) in {}", tests.display());
     }
-    let mut failed = 0;
-    for f in &files {
-        let name = f.file_name().unwrap_or_default().to_string_lossy();
-        match golden(&m, f) {
-            Ok(description) => report.push_str(&format!("ok    {name}: {description}\n")),
-            Err(e) => {
-                failed += 1;
-                report.push_str(&format!("FAIL  {name}: {e:#}\n"));
-            }
-        }
-    }
-    report.push_str(&format!(
-        "{} passed, {failed} failed\n",
-        files.len() - failed
-    ));
-    Ok((report, failed))
+    Ok(files
+        .into_iter()
+        .map(|f| {
+            let result = golden(m, &f);
+            (f, result)
+        })
+        .collect())
 }
 
 fn golden(m: &LoadedModule, path: &Path) -> anyhow::Result<String> {

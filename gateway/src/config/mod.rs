@@ -39,10 +39,11 @@ pub struct ServeConfig {
     /// are granted (a reseller never pays for what nobody granted).
     #[serde(default)]
     pub ledger: crate::ledger::LedgerConfig,
-    /// Partner pricing: the Wasm module and its configuration. Absent:
+    /// Partner pricing: the Wasm module and its configuration, optionally
+    /// other modules per customer group (`[[pricing.assign]]`). Absent:
     /// official prices pass through unchanged.
     #[serde(default)]
-    pub pricing: Option<crate::pricing::PricingConfig>,
+    pub pricing: Option<crate::reload::modules::PricingSection>,
     /// The operators' admin API (its own listener). Absent: no admin API.
     #[serde(default)]
     pub admin: Option<crate::admin::AdminConfig>,

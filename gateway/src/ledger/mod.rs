@@ -412,8 +412,12 @@ pub struct Ledger {
     ready: OnceCell<i64>,
     webhooks: alarms::Webhooks,
     metrics: Arc<Metrics>,
-    /// customer id → provider UID.
-    uids: HashMap<String, String>,
+    /// customer id → provider UID. Grows on a policy reload
+    /// ([`Ledger::learn_policy`]); never shrinks, so the pending holds of a
+    /// customer removed from the files are still reconciled.
+    uids: std::sync::RwLock<Arc<HashMap<String, String>>>,
+    /// `[ledger.default_budget]` as of the running policy version.
+    default_budget: std::sync::RwLock<Option<config::LimitSpec>>,
     prices: purchase::ModuleCache,
 }
 
@@ -460,12 +464,13 @@ impl Ledger {
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
+            default_budget: std::sync::RwLock::new(settings.default_budget.clone()),
             store,
             settings,
             ready: OnceCell::new(),
             webhooks,
             metrics,
-            uids: customers.into_iter().collect(),
+            uids: std::sync::RwLock::new(Arc::new(customers.into_iter().collect())),
             prices: purchase::ModuleCache::default(),
         }
     }
@@ -482,12 +487,65 @@ impl Ledger {
 
     /// Whether `customer` is a known customer id.
     pub fn knows(&self, customer: &str) -> bool {
-        self.uids.contains_key(customer)
+        self.uid_table().contains_key(customer)
     }
 
     /// The provider UID of a customer id.
-    pub fn uid(&self, customer: &str) -> Option<&str> {
-        self.uids.get(customer).map(String::as_str)
+    pub fn uid(&self, customer: &str) -> Option<String> {
+        self.uid_table().get(customer).cloned()
+    }
+
+    fn uid_table(&self) -> Arc<HashMap<String, String>> {
+        Arc::clone(&self.uids.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The budget a customer without one is granted at its first purchase.
+    pub fn default_budget(&self) -> Option<config::LimitSpec> {
+        self.default_budget
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// A policy reload (see `reload`): makes new customers known (ids are
+    /// added or their UID updated, never forgotten), sets the default budget
+    /// of the new version, and creates the `[[ledger.budget]]` budgets that
+    /// do not exist yet (an existing budget belongs to the admin API and is
+    /// never overwritten, exactly as at start-up).
+    pub async fn learn_policy(
+        &self,
+        customers: impl IntoIterator<Item = (String, String)>,
+        cfg: &LedgerConfig,
+    ) -> Result<(), LedgerError> {
+        {
+            let mut uids = self.uids.write().unwrap_or_else(|p| p.into_inner());
+            let mut table = HashMap::clone(&uids);
+            table.extend(customers);
+            *uids = Arc::new(table);
+        }
+        *self
+            .default_budget
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = cfg.default_limit();
+        self.ready().await?;
+        let now = now_ms();
+        for b in &cfg.budgets {
+            let Ok((limit, currency)) = config::parse_limit(&b.limit, &b.currency) else {
+                continue; // refused by validation before a reload gets here
+            };
+            match self
+                .store
+                .create_budget(&b.customer, &currency, limit, None, now)
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(customer = %b.customer, limit = %limit, currency = %currency, "ledger: budget created by a policy reload");
+                }
+                Err(LedgerError::Exists(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Migrates and creates the configured initial budgets, once; every

@@ -902,7 +902,7 @@ impl Ledger {
 
     /// Gives `customer` the configured default budget; `true` if one exists now.
     async fn grant_default(&self, customer: &str, now: i64) -> bool {
-        let Some((limit, currency)) = &self.settings.default_budget else {
+        let Some((limit, currency)) = &self.default_budget() else {
             return false;
         };
         let biz = format!("default-budget:{customer}");

@@ -299,7 +299,7 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let since = holds.iter().map(|(h, _)| h.created_at).min().unwrap_or(now) - SKEW_MS;
         let orders = match (self.uid(customer), access) {
-            (Some(uid), Some(access)) => query_orders(access, uid, since, now).await,
+            (Some(uid), Some(access)) => query_orders(access, &uid, since, now).await,
             (None, _) => Err(format!("customer {customer} is not in the customers file")),
             (_, None) => Err("no Alibaba BSS route to ask".to_owned()),
         };

@@ -443,10 +443,23 @@ fn misbehaving_modules_fail_cleanly_while_good_calls_succeed() {
                     vec![line("PackageCode", "oss", "PackageCode", "108", 1)],
                 );
                 let mut n = 0;
+                let mut starved = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) || n < 10 {
-                    let p = good.quote(&o).expect("a good call succeeds");
-                    assert_eq!(p.quote.total, d("123.36"));
-                    n += 1;
+                    match good.quote(&o) {
+                        Ok(p) => {
+                            assert_eq!(p.quote.total, d("123.36"));
+                            n += 1;
+                        }
+                        // The deadline is wall-clock (limits::DEADLINE_TICKS):
+                        // a good call descheduled past it on a starved test
+                        // machine fails by the deadline, as documented. Any
+                        // other failure would be the bad modules leaking into
+                        // good calls, which this test exists to catch.
+                        Err(e) if e.kind == FailureKind::Deadline && starved < 20 => {
+                            starved += 1;
+                        }
+                        Err(e) => panic!("a good call failed: {e}"),
+                    }
                 }
                 n
             })

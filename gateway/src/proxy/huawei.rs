@@ -142,7 +142,10 @@ impl Gateway {
         let mut answer = answer?;
 
         let rating = PricedAnswer::of(api.name);
-        let module = match (rating, &self.pricing) {
+        let module = match (
+            rating,
+            self.pricing.for_group(who.customer.group.as_deref()),
+        ) {
             (Some(r), Some(m)) => {
                 ctx.phase = Phase::Price;
                 answer = self.huawei_reprice(ctx, m, r, &call, &who, answer)?;

@@ -36,6 +36,10 @@ mod pricing;
 /// The header that carries Tollgate's request id on every answer.
 pub const REQUEST_ID_HEADER: &str = "x-tollgate-request-id";
 
+/// The header that names the policy snapshot version (its content hash)
+/// that served the request, on every answer, refusals included.
+pub const POLICY_VERSION_HEADER: &str = "x-tollgate-policy-version";
+
 /// The named phases of a request, for logs and errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -112,60 +116,57 @@ struct PartnerKey {
     secret: SecretString,
 }
 
-/// The running gateway: configuration resolved into lookup tables, plus the
-/// shared client, replay memory and metrics.
+/// One immutable version of the running gateway: the policy snapshot
+/// (keys, routes, partner key, catalog and permissions, pricing modules,
+/// version) plus handles on the long-lived parts every version shares
+/// (see [`Runtime`]). A reload builds a new `Gateway` and swaps it in
+/// (`reload::Reloader`); a request keeps the `Arc<Gateway>` it started
+/// with to the end, so it is served by exactly one version.
 #[derive(Debug)]
 pub struct Gateway {
     keys: KeyTable,
     routes: Routes,
     partner: PartnerKey,
-    auth: Authenticator,
+    auth: Arc<Authenticator>,
     authz: Arc<Authz>,
     forwarder: Forwarder,
     ledger: Arc<crate::ledger::Ledger>,
     metrics: Arc<Metrics>,
     max_body: usize,
     host_id: String,
-    /// The partner's pricing module (`[pricing]`); `None`: official prices.
-    pricing: Option<Arc<crate::pricing::LoadedModule>>,
+    /// The partner's pricing modules (`[pricing]`, per customer group);
+    /// empty: official prices.
+    pricing: crate::reload::modules::PricingModules,
     /// Huawei Cloud (`[partner.huawei]` + `[[huawei_key]]`); `None`: Huawei
     /// paths are refused (`APIG.0101`). See `proxy/huawei.rs`.
     huawei: Option<crate::huawei::keys::HuaweiSide>,
+    /// The snapshot's content hash, as sent in [`POLICY_VERSION_HEADER`].
+    version: HeaderValue,
 }
 
-impl Gateway {
-    /// Loads secrets and builds the tables from a parsed config.
-    pub fn from_config(cfg: &ServeConfig) -> anyhow::Result<Self> {
-        let customers = CustomersFile::load(&cfg.customers_path())?;
-        let keys = KeyTable::from_file(&customers, customers_base(&cfg.customers_path()))?;
-        let partner_secret = cfg
-            .partner
-            .aliyun
-            .secret
-            .load(&cfg.base_dir, "partner aliyun")
-            .context("loading the partner's Alibaba secret")?;
-        let routes = Routes::from_config(&cfg.upstreams)?;
-        let huawei = match &cfg.partner.huawei {
-            Some(h) => Some(
-                crate::huawei::keys::HuaweiSide::load(
-                    h,
-                    &cfg.base_dir,
-                    &customers,
-                    customers_base(&cfg.customers_path()),
-                )
-                .context("loading the Huawei configuration")?,
-            ),
-            None => None,
-        };
-        let pricing = match &cfg.pricing {
-            Some(p) => Some(Arc::new(
-                crate::pricing::PricingEngine::new()?
-                    .load_config(p, &cfg.base_dir)
-                    .context("loading the pricing module")?,
-            )),
-            None => None,
-        };
-        let authz = Arc::new(Authz::from_config(cfg, &customers)?);
+/// What outlives a policy reload, created once per process from the
+/// start-up config: the replay (nonce) caches (a reload that reset them
+/// would let a captured call be replayed), the pooled upstream client, the
+/// ledger, the metrics, the one wasmtime engine (unchanged modules are not
+/// recompiled), and the `[server]` limits that cannot change live.
+#[derive(Debug)]
+pub struct Runtime {
+    auth: Arc<Authenticator>,
+    /// Huawei state-changing calls already accepted (see
+    /// `huawei::keys::HuaweiSide::once`).
+    huawei_replays: Arc<crate::auth::NonceCache>,
+    forwarder: Forwarder,
+    ledger: Arc<crate::ledger::Ledger>,
+    metrics: Arc<Metrics>,
+    max_body: usize,
+    host_id: String,
+    engine: std::sync::Mutex<Option<Arc<crate::pricing::PricingEngine>>>,
+    verified: crate::reload::modules::VerifiedModules,
+}
+
+impl Runtime {
+    /// The long-lived parts, from the start-up config and customers.
+    pub fn new(cfg: &ServeConfig, customers: &CustomersFile) -> anyhow::Result<Self> {
         let connect = cfg
             .upstreams
             .iter()
@@ -174,17 +175,11 @@ impl Gateway {
             .unwrap_or(2_000);
         let metrics = Metrics::new();
         Ok(Self {
-            keys,
-            routes,
-            partner: PartnerKey {
-                access_key_id: cfg.partner.aliyun.access_key_id.clone(),
-                secret: partner_secret,
-            },
-            auth: Authenticator::new(
+            auth: Arc::new(Authenticator::new(
                 Duration::from_secs(cfg.server.timestamp_window_secs),
                 cfg.server.nonce_capacity,
-            ),
-            authz,
+            )),
+            huawei_replays: crate::huawei::keys::HuaweiSide::new_replays(),
             forwarder: Forwarder::new(
                 Duration::from_millis(connect),
                 cfg.server.max_upstream_body_bytes,
@@ -201,9 +196,115 @@ impl Gateway {
             metrics,
             max_body: cfg.server.max_body_bytes,
             host_id: cfg.server.host_id.clone(),
+            engine: std::sync::Mutex::new(None),
+            verified: crate::reload::modules::VerifiedModules::default(),
+        })
+    }
+
+    /// The process's one pricing engine, created on first use.
+    pub fn pricing_engine(&self) -> anyhow::Result<Arc<crate::pricing::PricingEngine>> {
+        let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = engine.as_ref() {
+            return Ok(Arc::clone(e));
+        }
+        let e = crate::pricing::PricingEngine::new()?;
+        *engine = Some(Arc::clone(&e));
+        Ok(e)
+    }
+
+    /// Pricing modules verified by earlier (re)loads.
+    pub fn verified_modules(&self) -> &crate::reload::modules::VerifiedModules {
+        &self.verified
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The budget ledger.
+    pub fn ledger(&self) -> &Arc<crate::ledger::Ledger> {
+        &self.ledger
+    }
+}
+
+impl Gateway {
+    /// Loads secrets and builds the tables from a parsed config, with a
+    /// fresh [`Runtime`] (a gateway that is never reloaded: the demo).
+    pub fn from_config(cfg: &ServeConfig) -> anyhow::Result<Self> {
+        let customers = CustomersFile::load(&cfg.customers_path())?;
+        let runtime = Runtime::new(cfg, &customers)?;
+        let pricing = match &cfg.pricing {
+            Some(p) => {
+                crate::reload::modules::load(p, &cfg.base_dir, &runtime.pricing_engine()?, None)
+                    .map_err(|d| anyhow::anyhow!(crate::diagnostic::Diagnostics(d)))
+                    .context("loading the pricing modules")?
+            }
+            None => crate::reload::modules::PricingModules::default(),
+        };
+        let version = crate::reload::snapshot::Sources::collect(None, cfg, &customers).version();
+        Self::build(cfg, &customers, &runtime, pricing, &version)
+    }
+
+    /// One version: the snapshot's tables from `cfg` and `customers`
+    /// (pricing modules already loaded and checked), sharing `runtime`.
+    pub fn build(
+        cfg: &ServeConfig,
+        customers: &CustomersFile,
+        runtime: &Runtime,
+        pricing: crate::reload::modules::PricingModules,
+        version: &str,
+    ) -> anyhow::Result<Self> {
+        let keys = KeyTable::from_file(customers, customers_base(&cfg.customers_path()))?;
+        let partner_secret = cfg
+            .partner
+            .aliyun
+            .secret
+            .load(&cfg.base_dir, "partner aliyun")
+            .context("loading the partner's Alibaba secret")?;
+        let routes = Routes::from_config(&cfg.upstreams)?;
+        let huawei = match &cfg.partner.huawei {
+            Some(h) => Some(
+                crate::huawei::keys::HuaweiSide::load(
+                    h,
+                    &cfg.base_dir,
+                    customers,
+                    customers_base(&cfg.customers_path()),
+                )
+                .context("loading the Huawei configuration")?
+                .with_replays(Arc::clone(&runtime.huawei_replays)),
+            ),
+            None => None,
+        };
+        let authz = Arc::new(Authz::from_config(cfg, customers)?);
+        Ok(Self {
+            keys,
+            routes,
+            partner: PartnerKey {
+                access_key_id: cfg.partner.aliyun.access_key_id.clone(),
+                secret: partner_secret,
+            },
+            auth: Arc::clone(&runtime.auth),
+            authz,
+            forwarder: runtime.forwarder.clone(),
+            ledger: Arc::clone(&runtime.ledger),
+            metrics: Arc::clone(&runtime.metrics),
+            max_body: runtime.max_body,
+            host_id: runtime.host_id.clone(),
             pricing,
             huawei,
+            version: HeaderValue::from_str(version).context("policy version header")?,
         })
+    }
+
+    /// The policy snapshot version (content hash) this gateway serves.
+    pub fn version(&self) -> &str {
+        self.version.to_str().unwrap_or_default()
+    }
+
+    /// The pricing modules of this version.
+    pub fn pricing_modules(&self) -> &crate::reload::modules::PricingModules {
+        &self.pricing
     }
 
     /// The metrics registry.
@@ -269,8 +370,12 @@ impl Gateway {
         peer: SocketAddr,
     ) -> Response<Body> {
         match (req.method(), req.uri().path()) {
-            (&Method::GET, "/healthz") => return plain(StatusCode::OK, "ok\n"),
-            (&Method::GET, "/metrics") => return plain(StatusCode::OK, &self.metrics.encode()),
+            (&Method::GET, "/healthz") => {
+                return self.with_version(plain(StatusCode::OK, "ok\n"));
+            }
+            (&Method::GET, "/metrics") => {
+                return self.with_version(plain(StatusCode::OK, &self.metrics.encode()));
+            }
             _ => {}
         }
         if crate::huawei::call::is_huawei_path(req.uri().path()) {
@@ -294,7 +399,14 @@ impl Gateway {
         self.metrics
             .request_seconds
             .observe(ctx.started.elapsed().as_secs_f64());
-        with_request_id(resp, &ctx.request_id)
+        self.with_version(with_request_id(resp, &ctx.request_id))
+    }
+
+    /// Names the policy version that served the answer.
+    fn with_version(&self, mut resp: Response<Body>) -> Response<Body> {
+        resp.headers_mut()
+            .insert(POLICY_VERSION_HEADER, self.version.clone());
+        resp
     }
 
     async fn proxy(
@@ -341,7 +453,7 @@ impl Gateway {
         let kind = self.kind_of(&call);
         self.ledger.gate(&call, &who, kind).await?;
 
-        let pricing = self.pricing_for(&call)?;
+        let pricing = self.pricing_for(&call, &who)?;
         if let Some((module, crate::pricing::order::Flow::Purchase(purchase))) = &pricing {
             ctx.phase = Phase::Price;
             ctx.quote = Some(
@@ -571,25 +683,37 @@ fn with_request_id(mut resp: Response<Body>, id: &str) -> Response<Body> {
 /// the admin listener when configured), announces them, serves until
 /// SIGINT/SIGTERM, then drains.
 pub async fn run(config_path: &Path, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    // Absolute, so the file watcher's paths and the snapshot's agree.
+    let config_path = &config_path
+        .canonicalize()
+        .with_context(|| format!("reading {}", config_path.display()))?;
     let cfg = ServeConfig::load(config_path)?;
-    let gateway = Arc::new(Gateway::from_config(&cfg)?);
+    // The start-up config builds the long-lived parts; the policy snapshot
+    // is then built (and on SIGHUP, a file change or the admin API rebuilt)
+    // by the reloader, with every check a reload runs.
+    let customers = CustomersFile::load(&cfg.customers_path())?;
+    let runtime = Arc::new(Runtime::new(&cfg, &customers)?);
+    let reloader = crate::reload::Reloader::start(config_path, &cfg, runtime.clone())?;
     // The ledger is migrated (and pending holds of a previous run found)
     // before the first purchase can arrive; a database that cannot be
     // opened stops the start-up instead of failing purchases later.
-    let schema = gateway
+    let schema = runtime
         .ledger()
         .ready()
         .await
         .map_err(|e| anyhow::anyhow!("opening the budget ledger: {e}"))?;
     tracing::info!(schema, "budget ledger ready");
-    let background = gateway.clone();
+    let background = reloader.clone();
     tokio::spawn(async move {
-        let every = background.ledger().settings().reconcile_interval;
+        let every = background.runtime().ledger().settings().reconcile_interval;
         loop {
-            background.ledger_pass().await;
+            // Each pass asks the provider with the current version's routes
+            // and partner key.
+            background.current().ledger_pass().await;
             tokio::time::sleep(every).await;
         }
     });
+    crate::reload::watch::spawn_triggers(reloader.clone())?;
     let addr = listen.unwrap_or(cfg.server.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -615,7 +739,7 @@ pub async fn run(config_path: &Path, listen: Option<SocketAddr>) -> anyhow::Resu
             .await
             .with_context(|| format!("binding admin {}", admin.listen))?;
         let admin_addr = admin_listener.local_addr()?;
-        let api = Arc::new(crate::admin::AdminApi::new(gateway.clone(), token));
+        let api = Arc::new(crate::admin::AdminApi::new(reloader.clone(), token));
         // Announced before the gateway line, so whoever waits for the
         // gateway's ready line also knows the admin address.
         crate::server::Ready {
@@ -630,8 +754,9 @@ pub async fn run(config_path: &Path, listen: Option<SocketAddr>) -> anyhow::Resu
         ));
     }
     tracing::info!(
-        keys = gateway.key_count(),
+        keys = reloader.current().key_count(),
         upstreams = cfg.upstreams.len(),
+        version = reloader.current().version(),
         "gateway configured"
     );
     crate::server::Ready {
@@ -645,9 +770,10 @@ pub async fn run(config_path: &Path, listen: Option<SocketAddr>) -> anyhow::Resu
         tracing::info!("shutting down: draining in-flight requests");
         stopper.trigger();
     });
+    // Each request loads the current version once and keeps it (pinning).
     tasks.spawn(crate::server::serve_on(
         listener,
-        move |req, peer| gateway.clone().handle(req, peer),
+        move |req, peer| reloader.current().handle(req, peer),
         shutdown,
         Some(workers.clone()),
     ));

@@ -80,8 +80,14 @@ fn business_params(call: &AliyunCall) -> Vec<(&str, &str)> {
 impl Gateway {
     /// Whether pricing applies to `call`, and how. Refuses XML for priced
     /// calls: answers are rewritten as JSON only.
-    pub(super) fn pricing_for(&self, call: &AliyunCall) -> Result<Option<Pricing>, Error> {
-        let Some(module) = &self.pricing else {
+    /// The module is the one assigned to the customer's group, else the
+    /// default (`[pricing]`, `[[pricing.assign]]`).
+    pub(super) fn pricing_for(
+        &self,
+        call: &AliyunCall,
+        who: &Authenticated,
+    ) -> Result<Option<Pricing>, Error> {
+        let Some(module) = self.pricing.for_group(who.customer.group.as_deref()) else {
             return Ok(None);
         };
         let Some(flow) = order::flow(&call.action, &call.version, |k| call.param(k)) else {

@@ -76,7 +76,7 @@ pub struct HuaweiSide {
     issued: HashMap<String, IssuedKey>,
     held: HashMap<String, HeldKey>,
     /// Signatures of state-changing calls seen inside their window.
-    replays: NonceCache,
+    replays: std::sync::Arc<NonceCache>,
     /// The BSS endpoint.
     pub upstream: HuaweiUpstream,
 }
@@ -156,7 +156,7 @@ impl HuaweiSide {
         Ok(Self {
             issued,
             held,
-            replays: NonceCache::new(REPLAY_CAPACITY),
+            replays: std::sync::Arc::new(NonceCache::new(REPLAY_CAPACITY)),
             upstream,
         })
     }
@@ -211,6 +211,20 @@ impl HuaweiSide {
             customer: key.customer.clone(),
             domain_id: key.domain_id.clone(),
         })
+    }
+
+    /// Shares `replays` as this side's memory of state-changing calls: a
+    /// policy reload builds a new side, and must not forget which signed
+    /// calls were already accepted (that would let one be replayed).
+    #[must_use]
+    pub fn with_replays(mut self, replays: std::sync::Arc<NonceCache>) -> Self {
+        self.replays = replays;
+        self
+    }
+
+    /// A fresh memory of state-changing calls, sized as [`Self::load`] sizes it.
+    pub fn new_replays() -> std::sync::Arc<NonceCache> {
+        std::sync::Arc::new(NonceCache::new(REPLAY_CAPACITY))
     }
 
     /// Huawei signatures carry no nonce (API Gateway accepts the same

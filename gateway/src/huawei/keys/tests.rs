@@ -177,3 +177,29 @@ fn an_unsigned_or_mismatched_payload_is_refused() {
     side.authenticate(&sign(&tollgate_sign::sha256_hex(&body)), now)
         .expect("the real hash is fine");
 }
+
+#[test]
+fn a_reloaded_side_remembers_the_signatures_its_predecessor_accepted() {
+    // A policy reload builds a new side; sharing the runtime's replay memory
+    // (`with_replays`) is what keeps a captured payment from being replayed
+    // against the new version.
+    let replays = HuaweiSide::new_replays();
+    let old = side(true).expect("loads").with_replays(replays.clone());
+    let new = side(true).expect("loads").with_replays(replays);
+    let unshared = side(true).expect("loads");
+    let now = OffsetDateTime::now_utc();
+    let paid = call(
+        "TGHWACME",
+        "acme-issued-secret",
+        Some("0a7c3b2f3d80d4a20f7ac004cbde0001"),
+        false,
+    );
+    old.once(&paid, now).expect("first time accepted");
+    let err = new.once(&paid, now).expect_err("a replay after the reload");
+    assert_eq!(err.code, "CBC.99008040", "{err:?}");
+    // Without sharing, a new side would have let it through: the test above
+    // depends on the shared memory, not on chance.
+    unshared
+        .once(&paid, now)
+        .expect("an unshared side has never seen it");
+}

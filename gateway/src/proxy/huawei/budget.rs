@@ -134,7 +134,7 @@ impl Gateway {
         } else {
             return Ok(None);
         };
-        let amount = match &self.pricing {
+        let amount = match self.pricing.for_group(who.customer.group.as_deref()) {
             Some(module) => {
                 let priced = module
                     .quote_metered(&order, &self.metrics)
