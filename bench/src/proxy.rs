@@ -10,8 +10,10 @@
 //!    proxy with upstream keep-alive (nginx does not re-sign).
 //!
 //! Each scenario runs a closed loop (max req/s) and then an open loop at half
-//! of the direct scenario's max req/s, the same rate for all three, so the
-//! "added p99" compares like with like.
+//! of the gateway's max req/s ("half load" of the system under test), the
+//! same rate for all three, so the "added p99" compares like with like. The
+//! gateway runs first to set that rate (the direct scenario's, if the
+//! gateway fails; `--open-rate` overrides both).
 //!
 //! Everything shares the machine's cores (loopback): the load generator runs
 //! on one thread, and each measured phase also reports the CPU each process
@@ -76,7 +78,7 @@ pub struct ProxyArgs {
     /// nginx worker processes (default: one per core, like the gateway's runtime).
     #[arg(long)]
     nginx_workers: Option<usize>,
-    /// Open-loop rate in req/s (default: half the direct scenario's max).
+    /// Open-loop rate in req/s (default: half the gateway's max; the direct scenario's if the gateway fails).
     #[arg(long)]
     open_rate: Option<f64>,
     /// Wait up to this many seconds for other processes to leave the CPU
@@ -101,7 +103,9 @@ enum Kind {
 }
 
 impl Kind {
-    const ALL: [Self; 3] = [Self::Direct, Self::Gateway, Self::Nginx];
+    /// In running order: the gateway first, as half its max is the
+    /// open-loop rate for all three.
+    const RUN_ORDER: [Self; 3] = [Self::Gateway, Self::Direct, Self::Nginx];
 
     fn key(self) -> &'static str {
         match self {
@@ -463,7 +467,7 @@ async fn open_phase(
     (conns, phase)
 }
 
-/// Runs one scenario; `half` is the open-loop rate (`None` for the direct
+/// Runs one scenario; `half` is the open-loop rate (`None` for the first
 /// scenario, which sets it to half its own max).
 async fn run_scenario(
     setup: &Setup,
@@ -603,7 +607,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
 
     let mut outcomes = Vec::new();
     let mut half: Option<f64> = args.open_rate;
-    for kind in Kind::ALL {
+    for kind in Kind::RUN_ORDER {
         if !args.only.is_empty() && !args.only.iter().any(|k| k == kind.key()) {
             continue;
         }
@@ -617,18 +621,10 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             });
             continue;
         }
-        if kind != Kind::Direct && half.is_none() {
-            outcomes.push(Outcome {
-                kind,
-                result: Err("skipped: the direct scenario failed".into()),
-                unavailable: false,
-            });
-            continue;
-        }
         let result = run_scenario(&setup, kind, half)
             .await
             .map_err(|e| format!("{e:#}"));
-        if kind == Kind::Direct && args.open_rate.is_none() {
+        if half.is_none() {
             half = result.as_ref().ok().map(|(closed, _)| closed.rps / 2.0);
         }
         if let Err(e) = &result {
@@ -812,12 +808,20 @@ fn report(setup: &Setup, outcomes: &[Outcome], half: f64) -> ExitCode {
     if let Some(r) = gateway_direct {
         println!("ratio: gateway/direct req/s = {r:.2}x");
     }
-    match gateway_added {
-        Some(a) => println!(
+    // A negative difference means the direct run's tail was noisier than
+    // the proxied one (a scheduling hiccup on shared cores): no verdict.
+    let added_met = gateway_added
+        .filter(|a| *a >= 0)
+        .map(|a| a <= TARGET_ADDED_P99_US);
+    match (gateway_added, added_met) {
+        (Some(a), Some(met)) => println!(
             "gateway added p99 at half load = {a} µs (target <= {TARGET_ADDED_P99_US} µs: {})",
-            verdict(a <= TARGET_ADDED_P99_US)
+            verdict(met)
         ),
-        None => println!("gateway added p99 at half load = n/a"),
+        (Some(a), None) => println!(
+            "gateway added p99 at half load = {a} µs (inconclusive: the direct run's p99 was the noisier; rerun)"
+        ),
+        (None, _) => println!("gateway added p99 at half load = n/a"),
     }
     if let Some(a) = nginx_added {
         println!("nginx added p99 at half load = {a} µs");
@@ -887,7 +891,7 @@ fn report(setup: &Setup, outcomes: &[Outcome], half: f64) -> ExitCode {
         "nginx_added_p99_us": nginx_added,
         "targets": {
             "gateway_over_nginx_rps": { "target": TARGET_RATIO, "met": ratio.map(|r| r >= TARGET_RATIO) },
-            "gateway_added_p99_us": { "target": TARGET_ADDED_P99_US, "met": gateway_added.map(|a| a <= TARGET_ADDED_P99_US) },
+            "gateway_added_p99_us": { "target": TARGET_ADDED_P99_US, "met": added_met },
         },
         "errors": total_errors,
         "other_cores_max": round2(worst_other),
