@@ -20,6 +20,21 @@ pub struct Customer {
     pub aliyun_uid: String,
     /// Customer group.
     pub group: Option<String>,
+    /// Free-form tags (for pricing modules).
+    pub tags: Vec<String>,
+}
+
+impl Customer {
+    /// The customer as configured in `customers.toml`.
+    pub fn from_config(c: &crate::config::CustomerConfig) -> Self {
+        Self {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            aliyun_uid: c.aliyun_uid.clone(),
+            group: c.group.clone(),
+            tags: c.tags.clone(),
+        }
+    }
 }
 
 /// What a key may act as.
@@ -61,17 +76,7 @@ impl KeyTable {
         let customers: HashMap<String, Arc<Customer>> = file
             .customers
             .iter()
-            .map(|c| {
-                (
-                    c.id.clone(),
-                    Arc::new(Customer {
-                        id: c.id.clone(),
-                        name: c.name.clone(),
-                        aliyun_uid: c.aliyun_uid.clone(),
-                        group: c.group.clone(),
-                    }),
-                )
-            })
+            .map(|c| (c.id.clone(), Arc::new(Customer::from_config(c))))
             .collect();
         let mut keys = HashMap::new();
         for k in &file.keys {

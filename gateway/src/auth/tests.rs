@@ -14,6 +14,7 @@ fn customer(id: &str, uid: &str) -> Arc<Customer> {
         name: id.into(),
         aliyun_uid: uid.into(),
         group: None,
+        tags: Vec::new(),
     })
 }
 

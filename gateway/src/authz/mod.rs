@@ -90,17 +90,7 @@ pub struct Authz {
 fn customer_table(file: &CustomersFile) -> HashMap<String, Arc<Customer>> {
     file.customers
         .iter()
-        .map(|c| {
-            (
-                c.id.clone(),
-                Arc::new(Customer {
-                    id: c.id.clone(),
-                    name: c.name.clone(),
-                    aliyun_uid: c.aliyun_uid.clone(),
-                    group: c.group.clone(),
-                }),
-            )
-        })
+        .map(|c| (c.id.clone(), Arc::new(Customer::from_config(c))))
         .collect()
 }
 

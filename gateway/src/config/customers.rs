@@ -42,6 +42,13 @@ pub struct HuaweiKeyConfig {
     pub secret: SecretRef,
 }
 
+/// Most tags a customer may carry: a pricing module gets them on every
+/// call, so they stay small (the host also bounds every text a module sees).
+pub const MAX_TAGS: usize = 32;
+
+/// Longest tag, in bytes (well under the pricing host's text limit).
+pub const MAX_TAG_BYTES: usize = 128;
+
 /// One customer of the partner.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +63,11 @@ pub struct CustomerConfig {
     /// Customer group (pricing and permission scopes).
     #[serde(default)]
     pub group: Option<String>,
+    /// Free-form tags, passed to pricing modules with every order (the
+    /// WIT `customer.tags`), e.g. `["tier:gold", "region:east"]`. At most
+    /// [`MAX_TAGS`] of at most [`MAX_TAG_BYTES`] bytes each.
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// The customer's Huawei Cloud account (domain) id: what Tollgate puts
     /// in `X-Domain-Id`. Absent: the customer has no Huawei account.
     #[serde(default)]
@@ -112,6 +124,20 @@ impl CustomersFile {
 
     /// Cross-references: unique ids, keys pointing at known customers.
     pub fn validate(&self) -> anyhow::Result<()> {
+        for c in &self.customers {
+            anyhow::ensure!(
+                c.tags.len() <= MAX_TAGS,
+                "customer `{}`: at most {MAX_TAGS} tags",
+                c.id
+            );
+            for t in &c.tags {
+                anyhow::ensure!(
+                    !t.is_empty() && t.len() <= MAX_TAG_BYTES && !t.chars().any(char::is_control),
+                    "customer `{}`: tag {t:?} must be 1 to {MAX_TAG_BYTES} bytes without control characters",
+                    c.id
+                );
+            }
+        }
         let mut ids = std::collections::HashSet::new();
         let mut uids = std::collections::HashSet::new();
         for c in &self.customers {

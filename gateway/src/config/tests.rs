@@ -122,3 +122,45 @@ secret_env = "A"
     let f: CustomersFile = toml::from_str(&dup).expect("parses");
     assert!(f.validate().is_err());
 }
+
+#[test]
+fn customer_tags_reach_the_key_table_within_their_limits() {
+    let text = |tags: &str| {
+        format!(
+            "[[customer]]\nid = \"acme\"\naliyun_uid = \"2000000000000001\"\ntags = {tags}\n\
+             [[key]]\naccess_key_id = \"K1\"\nkind = \"customer\"\ncustomer = \"acme\"\nsecret_env = \"TOLLGATE_TEST_TAGS_SECRET\"\n"
+        )
+    };
+    let f: CustomersFile = toml::from_str(&text(r#"["tier:gold", "east"]"#)).expect("parses");
+    f.validate().expect("valid");
+    let secret_dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(secret_dir.path().join("k1.secret"), "s3cr3t\n").expect("write");
+    let f: CustomersFile = toml::from_str(&text(r#"["tier:gold", "east"]"#).replace(
+        "secret_env = \"TOLLGATE_TEST_TAGS_SECRET\"",
+        "secret_file = \"k1.secret\"",
+    ))
+    .expect("parses");
+    let keys = crate::auth::KeyTable::from_file(&f, secret_dir.path()).expect("keys");
+    let entry = keys.get("K1").expect("key");
+    let crate::auth::Principal::Customer(c) = &entry.principal else {
+        panic!("a customer key");
+    };
+    assert_eq!(c.tags, ["tier:gold", "east"]);
+
+    let many = format!(
+        "[{}]",
+        (0..=super::customers::MAX_TAGS)
+            .map(|i| format!("\"t{i}\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let f: CustomersFile = toml::from_str(&text(&many)).expect("parses");
+    assert!(f.validate().is_err(), "more than MAX_TAGS tags");
+    let long = format!("[\"{}\"]", "x".repeat(super::customers::MAX_TAG_BYTES + 1));
+    let f: CustomersFile = toml::from_str(&text(&long)).expect("parses");
+    assert!(f.validate().is_err(), "a tag longer than MAX_TAG_BYTES");
+    let f: CustomersFile = toml::from_str(&text(r#"["a\nb"]"#)).expect("parses");
+    assert!(f.validate().is_err(), "a control character");
+    let f: CustomersFile = toml::from_str(&text(r#"[""]"#)).expect("parses");
+    assert!(f.validate().is_err(), "an empty tag");
+}

@@ -410,6 +410,6 @@ fn customer_info(who: &HuaweiWho) -> CustomerInfo {
         id: who.customer.id.clone(),
         uid: who.domain_id.clone(),
         group: who.customer.group.clone().unwrap_or_default(),
-        tags: Vec::new(),
+        tags: who.customer.tags.clone(),
     }
 }

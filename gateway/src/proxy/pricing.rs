@@ -37,7 +37,7 @@ fn customer(who: &Authenticated) -> CustomerInfo {
         id: who.customer.id.clone(),
         uid: who.customer.aliyun_uid.clone(),
         group: who.customer.group.clone().unwrap_or_default(),
-        tags: Vec::new(),
+        tags: who.customer.tags.clone(),
     }
 }
 

@@ -142,12 +142,7 @@ impl HuaweiSide {
                 k.access_key_id.clone(),
                 IssuedKey {
                     secret,
-                    customer: Arc::new(Customer {
-                        id: c.id.clone(),
-                        name: c.name.clone(),
-                        aliyun_uid: c.aliyun_uid.clone(),
-                        group: c.group.clone(),
-                    }),
+                    customer: Arc::new(Customer::from_config(c)),
                     domain_id,
                     enabled: k.enabled,
                 },
