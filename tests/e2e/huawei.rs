@@ -32,6 +32,8 @@ pub(crate) struct Reply {
     pub(crate) status: StatusCode,
     pub(crate) body: Value,
     module: Option<String>,
+    /// `x-tollgate-policy-version`: every answer names the policy version.
+    version: Option<String>,
 }
 
 impl Hw {
@@ -92,6 +94,11 @@ impl Hw {
             .get("x-tollgate-pricing-module")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let version = resp
+            .headers()
+            .get(tollgate::proxy::POLICY_VERSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let bytes = resp.into_body().collect().await.expect("body").to_bytes();
         let body = if bytes.is_empty() {
             Value::Null
@@ -103,6 +110,7 @@ impl Hw {
             status,
             body,
             module,
+            version,
         }
     }
 }
@@ -150,6 +158,13 @@ async fn main_apis_reach_bss_with_the_partner_held_credential() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["total_count"], 2);
+    // Huawei answers name the policy version that served them, like
+    // Alibaba's (hot reload).
+    let version = r.version.as_deref().expect("x-tollgate-policy-version");
+    assert!(
+        version.len() == 16 && version.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{version}"
+    );
     let r = acme
         .call(Method::GET, "/v2/accounts/customer-accounts/balances", None)
         .await;
@@ -471,6 +486,7 @@ async fn refusals_are_in_huawei_format_and_reach_nothing() {
         (StatusCode::UNAUTHORIZED, Some("APIG.0301"))
     );
     assert!(r.body["request_id"].is_string(), "{}", r.body);
+    assert!(r.version.is_some(), "refusals name the policy version too");
     let mut acme = Hw::acme(&stack);
     acme.ak = "TGHWNOSUCHKEY0000001".into();
     let r = acme.call(Method::GET, path, None).await;

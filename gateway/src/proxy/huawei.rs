@@ -66,17 +66,7 @@ impl Gateway {
         req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
-        let mut ctx = RequestCtx {
-            request_id: crate::aliyun::new_request_id(),
-            started: Instant::now(),
-            phase: Phase::Read,
-            action: None,
-            xml: false,
-            key_id: None,
-            who: None,
-            peer,
-            quote: None,
-        };
+        let mut ctx = RequestCtx::new(peer);
         let resp = match self.huawei_proxy(&mut ctx, req).await {
             Ok(resp) => resp,
             Err(err) => self.refuse_huawei(&ctx, &err),

@@ -109,6 +109,24 @@ pub struct RequestCtx {
     pub quote: Option<crate::pricing::Quote>,
 }
 
+impl RequestCtx {
+    /// A request whose head just arrived from `peer`: a new request id, the
+    /// clock started, nothing parsed yet.
+    pub fn new(peer: SocketAddr) -> Self {
+        Self {
+            request_id: aliyun::new_request_id(),
+            started: Instant::now(),
+            phase: Phase::Read,
+            action: None,
+            xml: false,
+            key_id: None,
+            who: None,
+            peer,
+            quote: None,
+        }
+    }
+}
+
 /// The partner's Alibaba credentials.
 #[derive(Debug)]
 struct PartnerKey {
@@ -379,19 +397,9 @@ impl Gateway {
             _ => {}
         }
         if crate::huawei::call::is_huawei_path(req.uri().path()) {
-            return self.handle_huawei(req, peer).await;
+            return self.with_version(self.handle_huawei(req, peer).await);
         }
-        let mut ctx = RequestCtx {
-            request_id: aliyun::new_request_id(),
-            started: Instant::now(),
-            phase: Phase::Read,
-            action: None,
-            xml: false,
-            key_id: None,
-            who: None,
-            peer,
-            quote: None,
-        };
+        let mut ctx = RequestCtx::new(peer);
         let resp = match self.proxy(&mut ctx, req).await {
             Ok(resp) => resp,
             Err(err) => self.refuse(&ctx, &err),
