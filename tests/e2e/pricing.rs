@@ -259,7 +259,8 @@ async fn admit_refuses_an_order_and_the_purchase_never_reaches_the_cloud() {
 #[tokio::test]
 async fn swapping_the_module_file_changes_the_next_answer() {
     // The gateway reads `active.wasm` / `active.toml`; the operator swaps
-    // the files. (Hot reload is a later issue: the gateway is restarted.)
+    // the files. This test restarts the gateway (a cold start must pick up
+    // the new files); swapping live, under load, is `reload.rs`.
     let dir = tempfile::tempdir().expect("tmp");
     let wasm = dir.path().join("active.wasm");
     let config = dir.path().join("active.toml");
