@@ -202,6 +202,7 @@ fn generate(
             name: "Bench".into(),
             aliyun_uid: "2999999999999999".into(),
             group: Some("load".into()),
+            tags: Vec::new(),
             huawei_domain_id: None,
         }],
         keys: Vec::new(),
