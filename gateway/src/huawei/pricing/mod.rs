@@ -198,6 +198,27 @@ fn period_of(info: Option<&Value>) -> (u32, PeriodUnit) {
     (n, unit)
 }
 
+/// One rating result: its id, its unit factor (the result's own
+/// `measure_id`, else `top`'s), what the customer asked for it, and the
+/// line it becomes (amounts still to fill in).
+fn rated<'a, 'b>(
+    r: &'a Value,
+    top: Decimal,
+    info_for: &impl Fn(&str) -> Option<&'b Value>,
+) -> Result<(&'a str, Decimal, Option<&'b Value>, LineItem), Error> {
+    let id = r
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| unreadable("a result has no id"))?;
+    let info = info_for(id);
+    let line = product_line(
+        info,
+        id,
+        r.get("product_id").and_then(Value::as_str).unwrap_or(""),
+    );
+    Ok((id, factor_of(r, top)?, info, line))
+}
+
 /// Builds the order a rating answer prices. `request` is the customer's
 /// JSON body, `answer` BSS's 200 answer (without `error_code`).
 pub fn order_from_rating(
@@ -228,17 +249,7 @@ pub fn order_from_rating(
                 .and_then(Value::as_array)
                 .ok_or_else(|| unreadable("no product_rating_results"))?;
             for r in results {
-                let id = r
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| unreadable("a result has no id"))?;
-                let f = factor_of(r, top)?;
-                let info = info_for(id);
-                let mut line = product_line(
-                    info,
-                    id,
-                    r.get("product_id").and_then(Value::as_str).unwrap_or(""),
-                );
+                let (_, f, info, mut line) = rated(r, top, &info_for)?;
                 if let Some(usage) = info.and_then(|i| i.get("usage_value")).and_then(decimal)
                     && usage.fract().is_zero()
                     && usage >= Decimal::ONE
@@ -263,17 +274,7 @@ pub fn order_from_rating(
                 .and_then(Value::as_array)
                 .ok_or_else(|| unreadable("no product_rating_results"))?;
             for r in results {
-                let id = r
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| unreadable("a result has no id"))?;
-                let f = factor_of(r, top)?;
-                let info = info_for(id);
-                let mut line = product_line(
-                    info,
-                    id,
-                    r.get("product_id").and_then(Value::as_str).unwrap_or(""),
-                );
+                let (id, f, info, mut line) = rated(r, top, &info_for)?;
                 (line.period_count, line.period_unit) = period_of(info);
                 line.charge_type = ChargeType::Subscription;
                 line.official = amount(r, "official_website_amount", f)?;
