@@ -11,7 +11,7 @@ use http::Request;
 use tollgate_sign::aliyun_rpc::SIGNATURE_PARAMS;
 
 use crate::Body;
-use crate::aliyun::outbound::{Freshness, OutboundCall, OutboundParts, SigningKey};
+use crate::aliyun::outbound::{Freshness, OutboundParts, SigningKey};
 use crate::aliyun::{AliyunCall, OWNER_PARAMS};
 use crate::config::OutboundScheme;
 
@@ -25,32 +25,29 @@ fn is_business(name: &str) -> bool {
         && !CALLER_ONLY.contains(&name)
 }
 
-/// The call as the provider will see it, before signing.
-pub fn outbound_call(call: &AliyunCall, owner_uid: &str) -> OutboundCall {
-    let mut query: Vec<(String, String)> = call
-        .query
-        .iter()
-        .filter(|(k, _)| is_business(k))
-        .cloned()
-        .collect();
-    let form: Vec<(String, String)> = call
-        .form
-        .iter()
-        .filter(|(k, _)| is_business(k))
-        .cloned()
-        .collect();
-    query.push(("OwnerId".to_owned(), owner_uid.to_owned()));
-    OutboundCall {
-        method: call.method.clone(),
-        action: call.action.clone(),
-        version: call.version.clone(),
+/// The call as the provider will see it, before signing: the business
+/// parameters, borrowed from the parsed call (not copied), and `OwnerId`
+/// set to the customer.
+pub fn outbound_parts<'a>(call: &'a AliyunCall, owner_uid: &'a str) -> OutboundParts<'a> {
+    let business = |params: &'a [(String, String)]| {
+        params
+            .iter()
+            .filter(|(k, _)| is_business(k))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    };
+    let mut query: Vec<(&str, &str)> = business(&call.query).collect();
+    query.push(("OwnerId", owner_uid));
+    OutboundParts {
+        method: &call.method,
+        action: &call.action,
+        version: &call.version,
         query,
-        form,
+        form: business(&call.form).collect(),
     }
 }
 
-/// The signed upstream request: [`outbound_call`]'s parameters, borrowed
-/// from the parsed call rather than copied, signed with the partner's key.
+/// The signed upstream request: [`outbound_parts`] signed with the
+/// partner's key.
 pub fn resign(
     call: &AliyunCall,
     owner_uid: &str,
@@ -59,26 +56,7 @@ pub fn resign(
     partner: SigningKey<'_>,
     fresh: &Freshness,
 ) -> Request<Body> {
-    let mut query: Vec<(&str, &str)> = call
-        .query
-        .iter()
-        .filter(|(k, _)| is_business(k))
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    query.push(("OwnerId", owner_uid));
-    OutboundParts {
-        method: &call.method,
-        action: &call.action,
-        version: &call.version,
-        query,
-        form: call
-            .form
-            .iter()
-            .filter(|(k, _)| is_business(k))
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect(),
-    }
-    .sign(scheme, authority, partner, fresh)
+    outbound_parts(call, owner_uid).sign(scheme, authority, partner, fresh)
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@
 //! same trade-off nginx's workers make.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
@@ -32,7 +31,6 @@ pub fn default_count() -> usize {
 pub struct Workers {
     handles: Vec<Handle>,
     stops: Vec<oneshot::Sender<()>>,
-    threads: Vec<JoinHandle<()>>,
     next: AtomicUsize,
 }
 
@@ -42,7 +40,6 @@ impl Workers {
         let count = count.max(1);
         let mut handles = Vec::with_capacity(count);
         let mut stops = Vec::with_capacity(count);
-        let mut threads = Vec::with_capacity(count);
         for i in 0..count {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -50,23 +47,20 @@ impl Workers {
             handles.push(runtime.handle().clone());
             let (stop, stopped) = oneshot::channel::<()>();
             stops.push(stop);
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("{name}-{i}"))
-                    .spawn(move || {
-                        // Runs the thread's tasks until told to stop (or
-                        // until the `Workers` is dropped).
-                        let _ = runtime.block_on(stopped);
-                        // Tasks still running were given their drain time
-                        // by `serve`; do not wait for stragglers.
-                        runtime.shutdown_background();
-                    })?,
-            );
+            std::thread::Builder::new()
+                .name(format!("{name}-{i}"))
+                .spawn(move || {
+                    // Runs the thread's tasks until told to stop (or
+                    // until the `Workers` is dropped).
+                    let _ = runtime.block_on(stopped);
+                    // Tasks still running were given their drain time
+                    // by `serve`; do not wait for stragglers.
+                    runtime.shutdown_background();
+                })?;
         }
         Ok(Self {
             handles,
             stops,
-            threads,
             next: AtomicUsize::new(0),
         })
     }
@@ -86,22 +80,12 @@ impl Workers {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
         &self.handles[i]
     }
-
-    /// Stops every thread and waits for them (call after `serve` has
-    /// drained; from a blocking context or a `spawn_blocking` task).
-    pub fn stop(mut self) {
-        for stop in self.stops.drain(..) {
-            let _ = stop.send(());
-        }
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
 }
 
 impl Drop for Workers {
     fn drop(&mut self) {
-        // Stop without joining: `drop` may run inside an async context.
+        // Each thread ends its runtime and exits; not joined, as `drop` may
+        // run inside an async context (`serve` has already drained).
         for stop in self.stops.drain(..) {
             let _ = stop.send(());
         }
