@@ -71,6 +71,13 @@ pub struct PricingCallLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of `tollgate_pricing_quote_cache_hits_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PricingModuleLabels {
+    /// `name@version` of the pricing module.
+    pub module: String,
+}
+
 /// Labels of `tollgate_pricing_failures_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PricingFailureLabels {
@@ -107,8 +114,11 @@ pub struct Metrics {
     pub pricing_calls: Family<PricingCallLabels, Counter>,
     /// Pricing-module failures by module and kind.
     pub pricing_failures: Family<PricingFailureLabels, Counter>,
+    /// Priced requests answered from the module's quote cache (also
+    /// counted in `pricing_calls`).
+    pub pricing_cache_hits: Family<PricingModuleLabels, Counter>,
     /// Time of one priced request's module work (instantiate, price,
-    /// bundle, admit, checks).
+    /// bundle, admit, checks; or the cache lookup).
     pub pricing_seconds: Histogram,
     /// Budget ledger operations by outcome.
     pub ledger_operations: Family<LedgerLabels, Counter>,
@@ -204,6 +214,12 @@ impl Metrics {
             "Pricing-module failures, by module and kind",
             pricing_failures.clone(),
         );
+        let pricing_cache_hits = Family::<PricingModuleLabels, Counter>::default();
+        registry.register(
+            "pricing_quote_cache_hits",
+            "Priced requests answered from the module's quote cache (an identical order priced before)",
+            pricing_cache_hits.clone(),
+        );
         // 1 µs .. ~0.5 s in 20 doubling steps: a price call takes microseconds.
         let pricing_seconds = Histogram::new(exponential_buckets(0.000_001, 2.0, 20));
         registry.register(
@@ -233,6 +249,7 @@ impl Metrics {
             request_seconds,
             pricing_calls,
             pricing_failures,
+            pricing_cache_hits,
             pricing_seconds,
             ledger_operations,
             ledger_alarms,

@@ -112,3 +112,12 @@ pub const MAX_TEXT_BYTES: usize = 512;
 /// Most decimal places an amount may have: 10 (Alibaba prices unit rates
 /// with up to 10 decimals; more is noise or garbage).
 pub const MAX_SCALE: u32 = 10;
+
+/// Memory one module's quote cache may hold: 2 MiB of orders and answers.
+///
+/// A one-line price query and its answer weigh about 1 KiB, so this keeps
+/// the last couple of thousand distinct orders: a busy console's working
+/// set (customers re-quote the same few configurations while deciding).
+/// It bounds memory at `2 MiB × modules loaded`. The cache is exact (see
+/// `pricing::quote_cache`), so its size changes speed, never answers.
+pub const QUOTE_CACHE_BYTES: u64 = 2 << 20;

@@ -29,6 +29,7 @@
 pub mod convert;
 pub mod limits;
 pub mod order;
+pub mod quote_cache;
 pub mod rewrite;
 
 use std::collections::HashMap;
@@ -49,7 +50,7 @@ use wasmtime::{
 };
 
 use crate::error::Error;
-use crate::metrics::{Metrics, PricingCallLabels, PricingFailureLabels};
+use crate::metrics::{Metrics, PricingCallLabels, PricingFailureLabels, PricingModuleLabels};
 
 /// The header naming the module that priced an answer:
 /// `x-tollgate-pricing-module: reference-pricing@0.1.0 sha256:0123456789ab`.
@@ -588,6 +589,7 @@ impl PricingEngine {
             label: String::new(),
             id: String::new(),
             header: HeaderValue::from_static("unknown"),
+            quotes: quote_cache::QuoteCache::new(limits::QUOTE_CACHE_BYTES),
         };
         let info = module
             .describe()
@@ -716,6 +718,8 @@ pub struct LoadedModule {
     /// `name@version sha256:prefix` (the header's text, each quote's `module`).
     id: String,
     header: HeaderValue,
+    /// Answers to orders already priced (see [`quote_cache`]).
+    quotes: quote_cache::QuoteCache,
 }
 
 impl std::fmt::Debug for LoadedModule {
@@ -833,11 +837,48 @@ impl LoadedModule {
         Ok(prepared)
     }
 
+    /// Prices `order`: the remembered answer to an identical order if there
+    /// is one ([`quote_cache`]: exact, as a module is a pure function of
+    /// its configuration and the order), else [`Self::quote_uncached`].
+    pub fn quote(&self, order: &Order) -> Result<Priced, PricingError> {
+        self.quote_with_source(order).map(|(p, _)| p)
+    }
+
+    /// [`Self::quote`], and whether the answer came from the cache.
+    fn quote_with_source(&self, order: &Order) -> Result<(Priced, bool), PricingError> {
+        if !self.quotes.enabled() {
+            return self.quote_uncached(order).map(|p| (p, false));
+        }
+        let key = quote_cache::key(order);
+        if let Some(priced) = self.quotes.get(&key) {
+            return Ok((priced, true));
+        }
+        let priced = self.quote_uncached(order)?;
+        self.quotes.insert(key, &priced);
+        Ok((priced, false))
+    }
+
+    /// Answers remembered by the quote cache.
+    pub fn cached_quotes(&self) -> usize {
+        self.quotes.len()
+    }
+
+    /// Whether the module remembers its answers (the default).
+    pub fn caches_quotes(&self) -> bool {
+        self.quotes.enabled()
+    }
+
+    /// The module with its quote cache off: every order runs the module.
+    pub fn without_quote_cache(mut self) -> Self {
+        self.quotes = quote_cache::QuoteCache::disabled();
+        self
+    }
+
     /// Prices `order` on a fresh instance, in one call (`quote`: prices,
     /// bundle lines, admission). Every output is checked; any failure fails
     /// the whole call. The admission counts for purchases only (a price
     /// query is never refused).
-    pub fn quote(&self, order: &Order) -> Result<Priced, PricingError> {
+    pub fn quote_uncached(&self, order: &Order) -> Result<Priced, PricingError> {
         let mut s = self.session()?;
         let answer = convert::with_wit_order(order, |wit_order| {
             s.bindings
@@ -845,7 +886,10 @@ impl LoadedModule {
                 .map_err(|e| classify(&s.store, &e))
         })?
         .map_err(|e| module_error("quote", e))?;
-        // The instance is done: release its slot before checking.
+        // The instance is done: release its slot before checking. (Dropped
+        // here, on the calling thread: handing stores to another thread to
+        // drop was measured slower, as the next call then starts in a
+        // slot whose memory is cold in this core's caches.)
         drop(s);
         let lines = convert::check_quote(order, &answer.lines)?;
         let bundles = convert::check_bundles(order, &answer.bundles)?;
@@ -868,7 +912,17 @@ impl LoadedModule {
     /// [`Self::quote`], timed and counted in `metrics`.
     pub fn quote_metered(&self, order: &Order, metrics: &Metrics) -> Result<Priced, PricingError> {
         let started = Instant::now();
-        let result = self.quote(order);
+        let result = self.quote_with_source(order).map(|(priced, cached)| {
+            if cached {
+                metrics
+                    .pricing_cache_hits
+                    .get_or_create(&PricingModuleLabels {
+                        module: self.label.clone(),
+                    })
+                    .inc();
+            }
+            priced
+        });
         metrics
             .pricing_seconds
             .observe(started.elapsed().as_secs_f64());

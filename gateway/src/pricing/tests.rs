@@ -43,7 +43,13 @@ fn reference() -> LoadedModule {
         .expect("reference module loads")
 }
 
+/// The misbehaving fixture in `mode`, with its quote cache off: these
+/// tests are about what the module does on every call.
 fn misbehave(mode: &str) -> LoadedModule {
+    misbehave_cached(mode).without_quote_cache()
+}
+
+fn misbehave_cached(mode: &str) -> LoadedModule {
     engine()
         .load(&guest("tollgate_guest_misbehave"), mode.to_owned(), mode)
         .expect("fixture loads")
@@ -816,4 +822,105 @@ fn the_memory_cap_stops_a_memory_bomb() {
         started.elapsed()
     );
     assert!(err.message.contains("32 MiB"), "{err}");
+}
+
+// ---------------------------------------------------------- quote cache
+
+#[test]
+fn identical_orders_are_answered_from_the_quote_cache() {
+    let m = reference();
+    assert!(m.caches_quotes());
+    let metrics = crate::metrics::Metrics::new();
+    let o = order(
+        customer("acme", "enterprise"),
+        Intent::Quote,
+        vec![line("a", "ecs", "InstanceType", "100", 2)],
+    );
+    let first = m.quote_metered(&o, &metrics).expect("priced");
+    assert_eq!(m.cached_quotes(), 1);
+    let second = m.quote_metered(&o, &metrics).expect("priced");
+    assert_eq!(first, second, "the cached answer is the module's answer");
+    assert_eq!(
+        m.quote_uncached(&o).expect("priced"),
+        first,
+        "and the module still gives it"
+    );
+    let text = metrics.encode();
+    assert!(
+        text.contains(
+            r#"tollgate_pricing_quote_cache_hits_total{module="reference-pricing@0.1.0"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"tollgate_pricing_calls_total{module="reference-pricing@0.1.0",outcome="ok"} 2"#
+        ),
+        "{text}"
+    );
+    // Another customer's identical order is its own entry, priced by the
+    // module for that customer (a different group, a different price).
+    let mut other = o.clone();
+    other.customer = customer("globex", "startup");
+    let theirs = m.quote(&other).expect("priced");
+    assert_eq!(m.cached_quotes(), 2);
+    assert_eq!(theirs, m.quote_uncached(&other).expect("priced"));
+}
+
+#[test]
+fn the_cache_key_covers_the_customer_the_lines_and_amount_scales() {
+    let base = order(
+        customer("acme", "enterprise"),
+        Intent::Quote,
+        vec![line("a", "ecs", "InstanceType", "1.0", 1)],
+    );
+    let k = quote_cache::key(&base);
+    assert_eq!(k, quote_cache::key(&base.clone()));
+    let mut variants = Vec::new();
+    let mut v = base.clone();
+    v.customer.id = "globex".into();
+    variants.push(v);
+    let mut v = base.clone();
+    v.customer.tags = vec!["vip".into()];
+    variants.push(v);
+    let mut v = base.clone();
+    v.intent = Intent::Purchase;
+    variants.push(v);
+    let mut v = base.clone();
+    v.lines[0].official = d("1.00");
+    variants.push(v);
+    let mut v = base.clone();
+    v.lines[0].config = vec![("InstanceType".into(), "ecs.g6.large".into())];
+    variants.push(v);
+    let mut v = base.clone();
+    v.lines[0].quantity = 2;
+    variants.push(v);
+    // Length prefixes: moving a byte between adjacent texts changes the key.
+    let mut v = base.clone();
+    v.customer.id = "acm".into();
+    v.customer.uid = format!("e{}", v.customer.uid);
+    variants.push(v);
+    for v in &variants {
+        assert_ne!(quote_cache::key(v), k, "{v:?}");
+    }
+}
+
+#[test]
+fn failures_are_never_remembered() {
+    let m = misbehave_cached("trap");
+    assert!(m.caches_quotes());
+    let o = order(
+        customer("acme", "enterprise"),
+        Intent::Quote,
+        vec![line("a", "oss", "PackageCode", "1", 1)],
+    );
+    for _ in 0..2 {
+        let e = m.quote(&o).expect_err("trap");
+        assert_eq!(e.kind, FailureKind::Trap);
+    }
+    assert_eq!(m.cached_quotes(), 0);
+    let off = reference().without_quote_cache();
+    assert!(!off.caches_quotes());
+    off.quote(&o).expect("priced");
+    assert_eq!(off.cached_quotes(), 0);
 }

@@ -44,6 +44,16 @@ pub struct PricingSection {
     /// the default.
     #[serde(default)]
     pub assign: Vec<Assignment>,
+    /// Whether each module remembers its answers to orders it has priced
+    /// (`pricing::quote_cache`: exact, bounded at
+    /// `pricing::limits::QUOTE_CACHE_BYTES` per module). Default on; off
+    /// runs the module for every priced request (to measure it, say).
+    #[serde(default = "default_quote_cache")]
+    pub quote_cache: bool,
+}
+
+fn default_quote_cache() -> bool {
+    true
 }
 
 /// One `[[pricing.assign]]`.
@@ -244,6 +254,7 @@ pub fn load(
         });
         if let (Some(cache), Some(key)) = (verified, &key)
             && let Some(m) = cache.get(key)
+            && m.caches_quotes() == section.quote_cache
         {
             modules.insert(i, section, m);
             continue;
@@ -255,7 +266,8 @@ pub fn load(
             },
             base_dir,
         ) {
-            Ok(m) => m,
+            Ok(m) if section.quote_cache => m,
+            Ok(m) => m.without_quote_cache(),
             Err(e) => {
                 problems.push(Diagnostic::error(&module_path, label, format!("{e:#}")));
                 continue;
