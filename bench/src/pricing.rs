@@ -136,7 +136,21 @@ fn bss_order() -> Order {
     }
 }
 
-/// The `Data` of the simulated cloud's `GetSubscriptionPrice` answer for
+/// The `GetSubscriptionPrice` parameters of [`bss_order`]: what the proxy
+/// section sends and what [`reprice`] re-prices.
+const PRICE_QUERY: [(&str, &str); 9] = [
+    ("ProductCode", "oss"),
+    ("SubscriptionType", "Subscription"),
+    ("OrderType", "NewOrder"),
+    ("ServicePeriodQuantity", "12"),
+    ("ServicePeriodUnit", "Month"),
+    ("Quantity", "1"),
+    ("Region", "cn-hangzhou"),
+    ("ModuleList.1.ModuleCode", "PackageCode"),
+    ("ModuleList.1.Config", "PackageCode:standard_500G"),
+];
+
+/// The simulated cloud's `GetSubscriptionPrice` answer for
 /// [`bss_order`] (what the gateway re-prices).
 const BSS_ANSWER: &str = r#"{"Code":"Success","Message":"Successful!","RequestId":"5E9B3C5B-2B3C-4B1B-9C1E-3F2A1B0C9D8E","Success":true,"Data":{"Currency":"CNY","OriginalPrice":108,"DiscountPrice":16.2,"TradePrice":91.8,"Quantity":1,"ModuleDetails":{"ModuleDetail":[{"ModuleCode":"PackageCode","OriginalCost":108,"InvoiceDiscount":16.2,"CostAfterDiscount":91.8,"UnitPrice":9}]},"PromotionDetails":{"PromotionDetail":[{"PromotionId":1021199213,"PromotionName":"annual-15off","PromotionDesc":"15% off annual subscriptions"}]}}}"#;
 
@@ -146,19 +160,8 @@ const BSS_ANSWER: &str = r#"{"Code":"Success","Message":"Successful!","RequestId
 fn reprice(module: &LoadedModule, body: &[u8]) -> Vec<u8> {
     use tollgate::pricing::{order, rewrite};
     let mut v: serde_json::Value = serde_json::from_slice(body).expect("json");
-    let params = [
-        ("ProductCode", "oss"),
-        ("SubscriptionType", "Subscription"),
-        ("OrderType", "NewOrder"),
-        ("ServicePeriodQuantity", "12"),
-        ("ServicePeriodUnit", "Month"),
-        ("Quantity", "1"),
-        ("Region", "cn-hangzhou"),
-        ("ModuleList.1.ModuleCode", "PackageCode"),
-        ("ModuleList.1.Config", "PackageCode:standard_500G"),
-    ];
     let req = order::BssRequest {
-        params: &params,
+        params: &PRICE_QUERY,
         payg: false,
         customer: acme(),
         intent: Intent::Quote,
@@ -629,18 +632,7 @@ async fn proxy_section(
         dur.as_secs()
     );
     let dir = TempDir::new("pricing-proxy")?;
-    let sim = Tollgate::start(
-        &tollgate,
-        &[
-            "sim",
-            "--config",
-            &policies.join("sim.toml").display().to_string(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        dir.path(),
-        "sim",
-    )?;
+    let sim = Tollgate::sim(&tollgate, policies, dir.path())?;
     let mut gateways = Vec::new();
     for (name, cache) in SCENARIOS {
         let priced = cache.is_some();
@@ -691,20 +683,10 @@ signature = "rpc"
                 method: Method::GET,
                 action: "GetSubscriptionPrice".into(),
                 version: BSS_VERSION.into(),
-                query: [
-                    ("ProductCode", "oss"),
-                    ("SubscriptionType", "Subscription"),
-                    ("OrderType", "NewOrder"),
-                    ("ServicePeriodQuantity", "12"),
-                    ("ServicePeriodUnit", "Month"),
-                    ("Quantity", "1"),
-                    ("Region", "cn-hangzhou"),
-                    ("ModuleList.1.ModuleCode", "PackageCode"),
-                    ("ModuleList.1.Config", "PackageCode:standard_500G"),
-                ]
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
+                query: PRICE_QUERY
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
                 form: Vec::new(),
             },
             authority: proc.addr.to_string(),

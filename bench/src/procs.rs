@@ -59,6 +59,18 @@ pub struct Tollgate {
 }
 
 impl Tollgate {
+    /// Starts the simulated cloud on the example policy set's `sim.toml`
+    /// (`policies`), on an ephemeral port, with stderr in `dir`.
+    pub fn sim(binary: &Path, policies: &Path, dir: &Path) -> anyhow::Result<Self> {
+        let config = policies.join("sim.toml").display().to_string();
+        Self::start(
+            binary,
+            &["sim", "--config", &config, "--listen", "127.0.0.1:0"],
+            dir,
+            "sim",
+        )
+    }
+
     /// Runs `tollgate --log-level warn ARGS` with stderr in `dir`, and waits
     /// for its ready line.
     pub fn start(binary: &Path, args: &[&str], dir: &Path, name: &str) -> anyhow::Result<Self> {

@@ -266,19 +266,7 @@ fn toml_str(path: &Path) -> String {
 
 fn start_stack(setup: &Setup, kind: Kind) -> anyhow::Result<Stack> {
     let dir = TempDir::new(kind.key())?;
-    let sim_config = setup.policies.join("sim.toml");
-    let sim = Tollgate::start(
-        &setup.tollgate,
-        &[
-            "sim",
-            "--config",
-            &sim_config.display().to_string(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        dir.path(),
-        "sim",
-    )?;
+    let sim = Tollgate::sim(&setup.tollgate, &setup.policies, dir.path())?;
     let partner = |authority: String| Signer {
         call: call(Some(ACME_UID)),
         authority,

@@ -123,18 +123,7 @@ pub async fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
         tollgate::reload::watch::DEBOUNCE.as_millis()
     );
     let dir = TempDir::new("reload")?;
-    let sim = Tollgate::start(
-        &tollgate,
-        &[
-            "sim",
-            "--config",
-            &policies.join("sim.toml").display().to_string(),
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        dir.path(),
-        "sim",
-    )?;
+    let sim = Tollgate::sim(&tollgate, &policies, dir.path())?;
     let mut all = Vec::new();
     for (name, customers, modules) in [
         ("example", 0, 1),

@@ -21,7 +21,7 @@
 //!   kept: a failure (trap, deadline, memory, invalid output) is never
 //!   remembered, so a call cut off on an overloaded machine is retried by
 //!   the next identical order;
-//! * the cache is bounded in bytes ([`limits::QUOTE_CACHE_BYTES`]) and
+//! * the cache is bounded in bytes (`limits::QUOTE_CACHE_BYTES`) and
 //!   evicts by S3-FIFO (`quick_cache`): orders seen once leave first.
 //!
 //! The point is the request path: a customer's console re-quotes the same
@@ -31,7 +31,7 @@
 use quick_cache::Weighter;
 use quick_cache::sync::Cache;
 
-use super::{ChargeType, Intent, Order, OrderKind, PeriodUnit, Priced, limits};
+use super::{ChargeType, Intent, Order, OrderKind, PeriodUnit, Priced};
 
 /// Bytes a cached answer is charged besides its key: its struct sizes and
 /// texts, roughly (the bound is on memory, so an estimate that errs high is
@@ -107,11 +107,8 @@ impl QuoteCache {
 
     /// Remembers `priced` as the answer to `key`.
     pub fn insert(&self, key: Vec<u8>, priced: &Priced) {
-        // An answer heavier than the whole cache is not kept (quick_cache
-        // would refuse it anyway).
-        if let Some(c) = &self.entries
-            && key.len() as u64 + answer_weight(priced) <= limits::QUOTE_CACHE_BYTES
-        {
+        // quick_cache itself refuses an entry heavier than its capacity.
+        if let Some(c) = &self.entries {
             c.insert(key.into_boxed_slice(), priced.clone());
         }
     }
