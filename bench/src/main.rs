@@ -31,6 +31,12 @@ mod reload;
 
 use std::process::ExitCode;
 
+// The gateway's own allocator (`gateway/src/main.rs`): the in-process
+// figures (price calls, policy decisions, ledger operations) then pay what
+// the same code pays inside `tollgate serve`, not glibc malloc's costs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 /// Benchmarks for Tollgate (see `scripts/bench`).

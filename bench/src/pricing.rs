@@ -154,12 +154,12 @@ const PRICE_QUERY: [(&str, &str); 9] = [
 /// [`bss_order`] (what the gateway re-prices).
 const BSS_ANSWER: &str = r#"{"Code":"Success","Message":"Successful!","RequestId":"5E9B3C5B-2B3C-4B1B-9C1E-3F2A1B0C9D8E","Success":true,"Data":{"Currency":"CNY","OriginalPrice":108,"DiscountPrice":16.2,"TradePrice":91.8,"Quantity":1,"ModuleDetails":{"ModuleDetail":[{"ModuleCode":"PackageCode","OriginalCost":108,"InvoiceDiscount":16.2,"CostAfterDiscount":91.8,"UnitPrice":9}]},"PromotionDetails":{"PromotionDetail":[{"PromotionId":1021199213,"PromotionName":"annual-15off","PromotionDesc":"15% off annual subscriptions"}]}}}"#;
 
-/// What the gateway does to a price answer besides the module call: parse
-/// the answer, build the order, price it (from the quote cache once warm),
-/// rewrite the answer in place, serialize it.
+/// What the gateway does to a price answer besides the module call, the
+/// way `proxy/pricing.rs` does it: read the answer in place
+/// (`pricing::splice`), build the order, price it (from the quote cache
+/// once warm), write the re-priced answer over the provider's text.
 fn reprice(module: &LoadedModule, body: &[u8]) -> Vec<u8> {
-    use tollgate::pricing::{order, rewrite};
-    let mut v: serde_json::Value = serde_json::from_slice(body).expect("json");
+    use tollgate::pricing::{order, splice};
     let req = order::BssRequest {
         params: &PRICE_QUERY,
         payg: false,
@@ -167,11 +167,10 @@ fn reprice(module: &LoadedModule, body: &[u8]) -> Vec<u8> {
         intent: Intent::Quote,
         action: "GetSubscriptionPrice",
     };
-    let data = v.get_mut("Data").expect("Data");
-    let o = order::order_from_bss(&req, data).expect("order");
+    let read = splice::BssAnswer::read(body).expect("an answer the in-place path takes");
+    let o = read.order(&req).expect("order");
     let p = module.quote(&o).expect("priced");
-    rewrite::rewrite_bss(data, &o, &p.quote, false);
-    serde_json::to_vec(&v).expect("json")
+    read.rewrite(&o, &p.quote, false)
 }
 
 /// The three-line quote of ECS `DescribePrice` ecs.g6.large × 1 month.

@@ -31,6 +31,7 @@ pub mod limits;
 pub mod order;
 pub mod quote_cache;
 pub mod rewrite;
+pub mod splice;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

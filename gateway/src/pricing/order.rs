@@ -18,6 +18,8 @@
 //! Amounts are read from the JSON text (serde_json `arbitrary_precision`),
 //! never through a float.
 
+use std::borrow::Cow;
+
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -89,13 +91,18 @@ pub fn flow<'a>(
 /// A JSON number (or numeric string) as an exact decimal, refusing
 /// negatives and non-numbers.
 pub fn decimal(v: &Value) -> Option<Decimal> {
-    let text = match v {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.clone(),
-        _ => return None,
-    };
-    let d = Decimal::from_str_exact(&text)
-        .or_else(|_| Decimal::from_scientific(&text))
+    match v {
+        Value::Number(n) => decimal_text(n.as_str()),
+        Value::String(s) => decimal_text(s),
+        _ => None,
+    }
+}
+
+/// The text of a JSON number (or of a numeric string's content) as an
+/// exact decimal, refusing negatives.
+pub fn decimal_text(text: &str) -> Option<Decimal> {
+    let d = Decimal::from_str_exact(text)
+        .or_else(|_| Decimal::from_scientific(text))
         .ok()?;
     (!d.is_sign_negative()).then_some(d)
 }
@@ -104,11 +111,9 @@ fn field<'v>(v: &'v Value, path: &[&str]) -> Option<&'v Value> {
     path.iter().try_fold(v, |v, k| v.get(k))
 }
 
-/// Reads the amount at `key` of `obj`, or says what is wrong.
-fn amount(obj: &Value, key: &str, at: &str) -> Result<Decimal, String> {
-    obj.get(key)
-        .and_then(decimal)
-        .ok_or_else(|| format!("{at}.{key} is not a non-negative amount"))
+/// An amount that must be there, or what is wrong with it.
+fn amount(value: Option<Decimal>, at: &str, key: &str) -> Result<Decimal, String> {
+    value.ok_or_else(|| format!("{at}.{key} is not a non-negative amount"))
 }
 
 /// Splits BSS `Config` text `AA:aa,BB:bb`.
@@ -202,17 +207,55 @@ pub struct BssRequest<'a> {
     pub action: &'a str,
 }
 
+/// What an order needs of one BSS `ModuleDetail` (read from a parsed
+/// answer by [`order_from_bss`], or in place by `pricing::splice`).
+#[derive(Debug, Clone, Default)]
+pub struct BssDetail<'a> {
+    /// `ModuleCode`, if it is a string.
+    pub code: Option<Cow<'a, str>>,
+    /// `OriginalCost`, if it is a non-negative amount.
+    pub original_cost: Option<Decimal>,
+    /// `CostAfterDiscount`, if it is a non-negative amount.
+    pub cost_after_discount: Option<Decimal>,
+}
+
+impl<'a> BssDetail<'a> {
+    /// The fields of a parsed `ModuleDetail`.
+    pub fn of(detail: &'a Value) -> Self {
+        Self {
+            code: detail
+                .get("ModuleCode")
+                .and_then(Value::as_str)
+                .map(Cow::Borrowed),
+            original_cost: detail.get("OriginalCost").and_then(decimal),
+            cost_after_discount: detail.get("CostAfterDiscount").and_then(decimal),
+        }
+    }
+}
+
 /// The order for a BSS price answer's `Data`.
 pub fn order_from_bss(req: &BssRequest<'_>, data: &Value) -> Result<Order, String> {
-    let p = req.params;
-    let currency = data
-        .get("Currency")
-        .and_then(Value::as_str)
-        .ok_or("Data.Currency is missing")?
-        .to_owned();
-    let details = field(data, &["ModuleDetails", "ModuleDetail"])
+    let details: Option<Vec<BssDetail<'_>>> = field(data, &["ModuleDetails", "ModuleDetail"])
         .and_then(Value::as_array)
-        .ok_or("Data.ModuleDetails.ModuleDetail is missing")?;
+        .map(|list| list.iter().map(BssDetail::of).collect());
+    order_from_bss_details(
+        req,
+        data.get("Currency").and_then(Value::as_str),
+        details.as_deref(),
+    )
+}
+
+/// The order for a BSS price answer, from its `Data.Currency` and its
+/// `Data.ModuleDetails.ModuleDetail` list (`None`: not there, or not a
+/// string / a list).
+pub fn order_from_bss_details(
+    req: &BssRequest<'_>,
+    currency: Option<&str>,
+    details: Option<&[BssDetail<'_>]>,
+) -> Result<Order, String> {
+    let p = req.params;
+    let currency = currency.ok_or("Data.Currency is missing")?.to_owned();
+    let details = details.ok_or("Data.ModuleDetails.ModuleDetail is missing")?;
     let requested = module_list(p);
     let product = get(p, "ProductCode").unwrap_or_default().to_owned();
     let region = get(p, "Region").unwrap_or_default().to_owned();
@@ -239,9 +282,9 @@ pub fn order_from_bss(req: &BssRequest<'_>, data: &Value) -> Result<Order, Strin
     let mut lines = Vec::with_capacity(details.len());
     for (i, d) in details.iter().enumerate() {
         let at = format!("ModuleDetail[{i}]");
-        let code = d
-            .get("ModuleCode")
-            .and_then(Value::as_str)
+        let code: &str = d
+            .code
+            .as_deref()
             .ok_or_else(|| format!("{at}.ModuleCode is missing"))?;
         // The k-th detail with a code belongs to the k-th requested module
         // with that code.
@@ -274,8 +317,8 @@ pub fn order_from_bss(req: &BssRequest<'_>, data: &Value) -> Result<Order, Strin
             } else {
                 ChargeType::Subscription
             },
-            official: amount(d, "OriginalCost", &at)?,
-            official_trade: amount(d, "CostAfterDiscount", &at)?,
+            official: amount(d.original_cost, &at, "OriginalCost")?,
+            official_trade: amount(d.cost_after_discount, &at, "CostAfterDiscount")?,
         });
     }
     Ok(Order {
@@ -358,8 +401,12 @@ pub fn order_from_ecs(req: &EcsRequest<'_>, price: &Value) -> Result<Order, Stri
             period_count: period,
             period_unit: unit,
             charge_type: charge,
-            official: amount(d, "OriginalPrice", &at)?,
-            official_trade: amount(d, "TradePrice", &at)?,
+            official: amount(
+                d.get("OriginalPrice").and_then(decimal),
+                &at,
+                "OriginalPrice",
+            )?,
+            official_trade: amount(d.get("TradePrice").and_then(decimal), &at, "TradePrice")?,
         });
     }
     Ok(Order {

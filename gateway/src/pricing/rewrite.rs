@@ -66,7 +66,7 @@ pub fn unit_price(
 }
 
 /// Months × instances of a subscription line: the units of a BSS `UnitPrice`.
-fn units(quantity: u32, count: u32, unit: PeriodUnit) -> Decimal {
+pub(crate) fn bss_units(quantity: u32, count: u32, unit: PeriodUnit) -> Decimal {
     let q = Decimal::from(quantity.max(1));
     let c = Decimal::from(count.max(1));
     match unit {
@@ -77,7 +77,7 @@ fn units(quantity: u32, count: u32, unit: PeriodUnit) -> Decimal {
 }
 
 /// The partner rules that gave a discount, once each, in order.
-fn discount_rules(quote: &Quote) -> Vec<&str> {
+pub(crate) fn discount_rules(quote: &Quote) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
     let all = quote
         .lines
@@ -121,7 +121,7 @@ pub fn rewrite_bss(data: &mut Value, order: &Order, quote: &Quote, payg: bool) {
         let u = if payg {
             Decimal::ONE
         } else {
-            units(item.quantity, item.period_count, item.period_unit)
+            bss_units(item.quantity, item.period_count, item.period_unit)
         };
         months_per_unit = u / Decimal::from(item.quantity.max(1));
         let official_unit = d.get("UnitPrice").and_then(super::order::decimal);

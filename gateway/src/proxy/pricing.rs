@@ -24,7 +24,7 @@ use crate::auth::Authenticated;
 use crate::error::Error;
 use crate::pricing::order::{self, BSS_VERSION, BssRequest, EcsRequest, Flow, PriceApi, Purchase};
 use crate::pricing::{
-    Admission, CustomerInfo, Intent, LoadedModule, Order, OrderKind, Quote, rewrite,
+    Admission, CustomerInfo, Intent, LoadedModule, Order, OrderKind, Quote, rewrite, splice,
 };
 use crate::secret::ExposeSecret as _;
 use crate::upstream::{Answer, Upstream};
@@ -176,12 +176,38 @@ impl Gateway {
         if !answer.status.is_success() {
             return Ok(answer);
         }
+        let params = business_params(call);
+        if let PriceApi::Subscription | PriceApi::PayAsYouGo = api
+            && let Some(read) = splice::BssAnswer::read(&answer.body)
+        {
+            // The common case, in place (`pricing::splice`); anything
+            // unusual takes the general path below.
+            if read.failed() {
+                return Ok(answer);
+            }
+            let payg = api == PriceApi::PayAsYouGo;
+            let req = BssRequest {
+                params: &params,
+                payg,
+                customer: customer(who),
+                intent: Intent::Quote,
+                action: &call.action,
+            };
+            let order = read.order(&req).map_err(|e| bad_official(&e))?;
+            let quote = self.run_module(module, &order)?;
+            let bytes = read.rewrite(&order, &quote, payg);
+            ctx.quote = Some(quote);
+            return Ok(Answer {
+                status: answer.status,
+                content_type: answer.content_type,
+                body: bytes.into(),
+            });
+        }
         let mut body: Value = serde_json::from_slice(&answer.body)
             .map_err(|_| bad_official("the price answer is not JSON"))?;
         if body.get("Success") == Some(&Value::Bool(false)) {
             return Ok(answer);
         }
-        let params = business_params(call);
         let cust = customer(who);
         let quote = match api {
             PriceApi::Subscription | PriceApi::PayAsYouGo => {
