@@ -100,6 +100,8 @@ pub struct PolicyVersionLabels {
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// Tells registries apart (see [`Self::id`]).
+    id: u64,
     /// Requests by outcome.
     pub requests: Family<RequestLabels, Counter>,
     /// Refusals and failures by reason.
@@ -143,6 +145,13 @@ fn latency_histogram() -> Histogram {
 
 impl Metrics {
     /// A fresh registry with every metric registered.
+    /// This registry's identity within the process: a handle resolved
+    /// from one registry (a labelled counter kept for the hot path) is
+    /// used only with the registry it came from.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     pub fn new() -> Arc<Self> {
         let mut registry = Registry::with_prefix("tollgate");
         let requests = Family::<RequestLabels, Counter>::default();
@@ -240,8 +249,11 @@ impl Metrics {
             "The active policy snapshot version (content hash)",
             policy_version.clone(),
         );
+        // Process-unique, never reused (unlike an address).
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Arc::new(Self {
             registry,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             requests,
             refusals,
             authz_decisions,

@@ -45,8 +45,22 @@ pub struct Freshness {
 impl Freshness {
     /// Now, with a random nonce.
     pub fn now() -> Self {
+        // The timestamp has whole seconds: each thread formats it once per
+        // second instead of once per forwarded call.
+        thread_local! {
+            static FORMATTED: std::cell::RefCell<(i64, String)> =
+                const { std::cell::RefCell::new((i64::MIN, String::new())) };
+        }
+        let now = time::OffsetDateTime::now_utc();
+        let timestamp = FORMATTED.with_borrow_mut(|(second, text)| {
+            if *second != now.unix_timestamp() {
+                *second = now.unix_timestamp();
+                *text = super::format_timestamp(now);
+            }
+            text.clone()
+        });
         Self {
-            timestamp: super::format_timestamp(time::OffsetDateTime::now_utc()),
+            timestamp,
             nonce: uuid::Uuid::new_v4().simple().to_string(),
         }
     }

@@ -6,6 +6,14 @@
 //! expires at `timestamp + window`, not `now + window`. The map is sharded to
 //! keep lock hold times short under concurrency.
 //!
+//! Entries are 128-bit keyed hashes of (AccessKey, nonce), not the texts:
+//! a live entry costs 24 bytes and no allocation, so a cache of a million
+//! nonces stays small enough to be quick. The same call always hashes the
+//! same, so a replay is always caught; two different calls share an entry
+//! only if two independent 64-bit SipHashes with secret per-process keys
+//! both collide (at most one in 10^26 for a full cache), and even then
+//! the cost is one honest call refused as a replay, never one admitted.
+//!
 //! This memory is per process: several replicas behind a load balancer need
 //! a shared store (or sticky routing by key) for cross-replica replay
 //! protection.
@@ -35,12 +43,40 @@ const SHARDS: usize = 64;
 pub struct NonceCache {
     shards: Box<[Mutex<Shard>]>,
     per_shard: usize,
-    hasher: std::collections::hash_map::RandomState,
+    /// Two independently keyed SipHashes make each entry's 128 bits.
+    hashers: [std::collections::hash_map::RandomState; 2],
+}
+
+/// The map of one shard: keys are already uniform hashes, so the map uses
+/// their low bits as they are instead of hashing them again.
+type Seen = HashMap<u128, i64, std::hash::BuildHasherDefault<Passthrough>>;
+
+/// A `Hasher` for keys that are themselves keyed hashes.
+#[derive(Debug, Default)]
+struct Passthrough(u64);
+
+impl Hasher for Passthrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u128` is used (u128 keys); fold anything else.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        // The high half picks the shard; the low half, independent of it,
+        // spreads entries inside the shard.
+        self.0 = v as u64;
+    }
 }
 
 #[derive(Debug, Default)]
 struct Shard {
-    seen: HashMap<Box<str>, i64>,
+    seen: Seen,
     /// Earliest expiry in `seen`; sweeping before then finds nothing.
     next_expiry: i64,
 }
@@ -52,7 +88,10 @@ impl NonceCache {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard,
-            hasher: std::collections::hash_map::RandomState::new(),
+            hashers: [
+                std::collections::hash_map::RandomState::new(),
+                std::collections::hash_map::RandomState::new(),
+            ],
         }
     }
 
@@ -67,17 +106,20 @@ impl NonceCache {
         if nonce.len() > MAX_NONCE_LEN {
             return Err(NonceError::TooLong);
         }
-        let mut full = String::with_capacity(key_id.len() + nonce.len() + 1);
-        full.push_str(key_id);
-        full.push('\n');
-        full.push_str(nonce);
-        let mut h = self.hasher.build_hasher();
-        h.write(full.as_bytes());
-        let idx = usize::try_from(h.finish() % SHARDS as u64).unwrap_or(0);
+        let half = |state: &std::collections::hash_map::RandomState| {
+            let mut h = state.build_hasher();
+            // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
+            h.write_usize(key_id.len());
+            h.write(key_id.as_bytes());
+            h.write(nonce.as_bytes());
+            h.finish()
+        };
+        let entry = (u128::from(half(&self.hashers[0])) << 64) | u128::from(half(&self.hashers[1]));
+        let idx = usize::try_from((entry >> 64) as u64 % SHARDS as u64).unwrap_or(0);
         let mut shard = self.shards[idx]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if shard.seen.get(full.as_str()).is_some_and(|&exp| exp >= now) {
+        if shard.seen.get(&entry).is_some_and(|&exp| exp >= now) {
             return Err(NonceError::Replayed);
         }
         if shard.seen.len() >= self.per_shard && shard.next_expiry <= now {
@@ -91,7 +133,7 @@ impl NonceCache {
         if shard.seen.is_empty() {
             shard.next_expiry = expires;
         }
-        shard.seen.insert(full.into_boxed_str(), expires);
+        shard.seen.insert(entry, expires);
         Ok(())
     }
 }
@@ -110,6 +152,17 @@ mod tests {
             Ok(()),
             "another key may use the same nonce"
         );
+    }
+
+    #[test]
+    fn the_key_and_the_nonce_are_told_apart() {
+        // Entries are hashes of (key, nonce): moving a character from the
+        // key to the nonce is another call, not a replay.
+        let c = NonceCache::new(100);
+        assert_eq!(c.insert("ab", "c", 1000, 10), Ok(()));
+        assert_eq!(c.insert("a", "bc", 1000, 10), Ok(()));
+        assert_eq!(c.insert("ab", "c", 1000, 11), Err(NonceError::Replayed));
+        assert_eq!(c.insert("a", "bc", 1000, 11), Err(NonceError::Replayed));
     }
 
     #[test]

@@ -591,6 +591,7 @@ impl PricingEngine {
             id: String::new(),
             header: HeaderValue::from_static("unknown"),
             quotes: quote_cache::QuoteCache::new(limits::QUOTE_CACHE_BYTES),
+            counters: std::sync::OnceLock::new(),
         };
         let info = module
             .describe()
@@ -721,6 +722,19 @@ pub struct LoadedModule {
     header: HeaderValue,
     /// Answers to orders already priced (see [`quote_cache`]).
     quotes: quote_cache::QuoteCache,
+    /// Its counters in the registry it reports to (see `counters`).
+    counters: std::sync::OnceLock<ModuleCounters>,
+}
+
+/// One module's hot counters, from one metrics registry.
+#[derive(Debug, Clone)]
+struct ModuleCounters {
+    /// [`Metrics::id`] of the registry they belong to.
+    registry: u64,
+    cache_hits: prometheus_client::metrics::counter::Counter,
+    ok: prometheus_client::metrics::counter::Counter,
+    denied: prometheus_client::metrics::counter::Counter,
+    failed: prometheus_client::metrics::counter::Counter,
 }
 
 impl std::fmt::Debug for LoadedModule {
@@ -910,35 +924,59 @@ impl LoadedModule {
         Ok(Priced { quote, admission })
     }
 
-    /// [`Self::quote`], timed and counted in `metrics`.
-    pub fn quote_metered(&self, order: &Order, metrics: &Metrics) -> Result<Priced, PricingError> {
-        let started = Instant::now();
-        let result = self.quote_with_source(order).map(|(priced, cached)| {
-            if cached {
+    /// This module's counters in `metrics`, resolved once per registry: a
+    /// labelled lookup hashes and copies the module's name, on every
+    /// priced request otherwise.
+    fn counters(&self, metrics: &Metrics) -> std::borrow::Cow<'_, ModuleCounters> {
+        let resolve = || {
+            let calls = |outcome| {
                 metrics
+                    .pricing_calls
+                    .get_or_create(&PricingCallLabels {
+                        module: self.label.clone(),
+                        outcome,
+                    })
+                    .clone()
+            };
+            ModuleCounters {
+                registry: metrics.id(),
+                cache_hits: metrics
                     .pricing_cache_hits
                     .get_or_create(&PricingModuleLabels {
                         module: self.label.clone(),
                     })
-                    .inc();
+                    .clone(),
+                ok: calls("ok"),
+                denied: calls("denied"),
+                failed: calls("failed"),
+            }
+        };
+        let kept = self.counters.get_or_init(resolve);
+        if kept.registry == metrics.id() {
+            std::borrow::Cow::Borrowed(kept)
+        } else {
+            std::borrow::Cow::Owned(resolve())
+        }
+    }
+
+    /// [`Self::quote`], timed and counted in `metrics`.
+    pub fn quote_metered(&self, order: &Order, metrics: &Metrics) -> Result<Priced, PricingError> {
+        let started = Instant::now();
+        let counters = self.counters(metrics);
+        let result = self.quote_with_source(order).map(|(priced, cached)| {
+            if cached {
+                counters.cache_hits.inc();
             }
             priced
         });
         metrics
             .pricing_seconds
             .observe(started.elapsed().as_secs_f64());
-        let outcome = match &result {
-            Ok(p) if matches!(p.admission, Admission::Deny { .. }) => "denied",
-            Ok(_) => "ok",
-            Err(_) => "failed",
+        match &result {
+            Ok(p) if matches!(p.admission, Admission::Deny { .. }) => counters.denied.inc(),
+            Ok(_) => counters.ok.inc(),
+            Err(_) => counters.failed.inc(),
         };
-        metrics
-            .pricing_calls
-            .get_or_create(&PricingCallLabels {
-                module: self.label.clone(),
-                outcome,
-            })
-            .inc();
         if let Err(e) = &result {
             metrics
                 .pricing_failures

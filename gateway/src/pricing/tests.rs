@@ -824,6 +824,28 @@ fn the_memory_cap_stops_a_memory_bomb() {
     assert!(err.message.contains("32 MiB"), "{err}");
 }
 
+#[test]
+fn a_module_counts_in_the_registry_it_is_given() {
+    // The module keeps its counters resolved for one registry; another
+    // registry (a test's, or after a restart of the metrics) must still get
+    // its own counts, never the first one's.
+    let m = misbehave("ok");
+    let o = order(
+        customer("acme", "enterprise"),
+        Intent::Quote,
+        vec![line("a", "oss", "PackageCode", "1", 1)],
+    );
+    let first = crate::metrics::Metrics::new();
+    let second = crate::metrics::Metrics::new();
+    m.quote_metered(&o, &first).expect("ok");
+    m.quote_metered(&o, &second).expect("ok");
+    m.quote_metered(&o, &second).expect("ok");
+    let ok =
+        |n| format!(r#"tollgate_pricing_calls_total{{module="misbehave@0.0.1",outcome="ok"}} {n}"#);
+    assert!(first.encode().contains(&ok(1)), "{}", first.encode());
+    assert!(second.encode().contains(&ok(2)), "{}", second.encode());
+}
+
 // ---------------------------------------------------------- quote cache
 
 #[test]
