@@ -295,8 +295,9 @@ pub enum Admission {
 /// A priced order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Priced {
-    /// The partner quote.
-    pub quote: Quote,
+    /// The partner quote (shared: an answer from the quote cache is the
+    /// cached quote itself, not a copy).
+    pub quote: Arc<Quote>,
     /// `admit`'s answer (always `Allow` for quotes: it is asked only for purchases).
     pub admission: Admission,
 }
@@ -921,7 +922,10 @@ impl LoadedModule {
         {
             quote.charge_type = ChargeType::PayAsYouGo;
         }
-        Ok(Priced { quote, admission })
+        Ok(Priced {
+            quote: Arc::new(quote),
+            admission,
+        })
     }
 
     /// This module's counters in `metrics`, resolved once per registry: a

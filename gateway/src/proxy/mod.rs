@@ -106,7 +106,7 @@ pub struct RequestCtx {
     /// The partner quote, once priced: for a purchase, what the customer is
     /// charged (`quote.total`, bundles included), set before the budget
     /// phase; for a price query, what the answer shows.
-    pub quote: Option<crate::pricing::Quote>,
+    pub quote: Option<Arc<crate::pricing::Quote>>,
 }
 
 impl RequestCtx {

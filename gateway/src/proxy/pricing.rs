@@ -147,7 +147,7 @@ impl Gateway {
 
     /// Runs the module on `order` and turns every failure into the
     /// customer's answer; a denial is a provider-format 403.
-    fn run_module(&self, module: &LoadedModule, order: &Order) -> Result<Quote, Error> {
+    fn run_module(&self, module: &LoadedModule, order: &Order) -> Result<Arc<Quote>, Error> {
         let priced = module
             .quote_metered(order, &self.metrics)
             .map_err(|e| e.to_error(module.label()))?;
@@ -263,7 +263,7 @@ impl Gateway {
         call: &AliyunCall,
         who: &Authenticated,
         upstream: &Upstream,
-    ) -> Result<Quote, Error> {
+    ) -> Result<Arc<Quote>, Error> {
         let params = business_params(call);
         let uid = who.customer.aliyun_uid.as_str();
         let get = |k: &str| {
@@ -403,7 +403,7 @@ impl Gateway {
         cust: CustomerInfo,
         upstream: &Upstream,
         uid: &str,
-    ) -> Result<Quote, Error> {
+    ) -> Result<Arc<Quote>, Error> {
         let ask = order::describe_price_params(params).map_err(|e| Error::invalid("Period", e))?;
         let answer = self
             .ask_provider(upstream, uid, "DescribePrice", &call.version, ask.clone())
