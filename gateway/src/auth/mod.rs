@@ -21,7 +21,7 @@ use std::time::Duration;
 use http::StatusCode;
 
 pub use keys::{Customer, KeyTable, Principal};
-pub use nonce::{NonceCache, NonceError};
+pub use nonce::{NonceCache, NonceError, NonceHasher};
 
 use crate::aliyun::{self, AliyunCall};
 use crate::error::{Error, Result};

@@ -43,8 +43,33 @@ const SHARDS: usize = 64;
 pub struct NonceCache {
     shards: Box<[Mutex<Shard>]>,
     per_shard: usize,
-    /// Two independently keyed SipHashes make each entry's 128 bits.
-    hashers: [std::collections::hash_map::RandomState; 2],
+    hasher: NonceHasher,
+}
+
+/// The 128-bit entry a replay memory keeps for (AccessKey, nonce): two
+/// independently keyed SipHashes (secret per-process keys), the key's
+/// length first so that ("ab", "c") and ("a", "bc") differ. The gateway's
+/// cache and the simulated cloud's both keep these.
+#[derive(Debug, Default)]
+pub struct NonceHasher([std::collections::hash_map::RandomState; 2]);
+
+impl NonceHasher {
+    /// Fresh secret keys.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The entry for `nonce` of `key_id`.
+    pub fn entry(&self, key_id: &str, nonce: &str) -> u128 {
+        let half = |state: &std::collections::hash_map::RandomState| {
+            let mut h = state.build_hasher();
+            h.write_usize(key_id.len());
+            h.write(key_id.as_bytes());
+            h.write(nonce.as_bytes());
+            h.finish()
+        };
+        (u128::from(half(&self.0[0])) << 64) | u128::from(half(&self.0[1]))
+    }
 }
 
 /// The map of one shard: keys are already uniform hashes, so the map uses
@@ -88,10 +113,7 @@ impl NonceCache {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard,
-            hashers: [
-                std::collections::hash_map::RandomState::new(),
-                std::collections::hash_map::RandomState::new(),
-            ],
+            hasher: NonceHasher::new(),
         }
     }
 
@@ -106,15 +128,7 @@ impl NonceCache {
         if nonce.len() > MAX_NONCE_LEN {
             return Err(NonceError::TooLong);
         }
-        let half = |state: &std::collections::hash_map::RandomState| {
-            let mut h = state.build_hasher();
-            // Length-prefixed, so ("ab", "c") and ("a", "bc") differ.
-            h.write_usize(key_id.len());
-            h.write(key_id.as_bytes());
-            h.write(nonce.as_bytes());
-            h.finish()
-        };
-        let entry = (u128::from(half(&self.hashers[0])) << 64) | u128::from(half(&self.hashers[1]));
+        let entry = self.hasher.entry(key_id, nonce);
         let idx = usize::try_from((entry >> 64) as u64 % SHARDS as u64).unwrap_or(0);
         let mut shard = self.shards[idx]
             .lock()

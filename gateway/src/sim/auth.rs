@@ -54,7 +54,7 @@ pub struct Auth {
 #[derive(Debug)]
 struct Nonces {
     shards: Box<[Mutex<NonceShard>]>,
-    hashers: [std::collections::hash_map::RandomState; 2],
+    hasher: crate::auth::NonceHasher,
 }
 
 const NONCE_SHARDS: usize = 64;
@@ -71,25 +71,14 @@ impl Nonces {
             shards: (0..NONCE_SHARDS)
                 .map(|_| Mutex::new(NonceShard::default()))
                 .collect(),
-            hashers: [
-                std::collections::hash_map::RandomState::new(),
-                std::collections::hash_map::RandomState::new(),
-            ],
+            hasher: crate::auth::NonceHasher::new(),
         }
     }
 
     /// Records `nonce` of `key_id` until `expires`; `false` if it is still
     /// remembered.
     fn insert(&self, key_id: &str, nonce: &str, expires: i64, now: i64) -> bool {
-        use std::hash::{BuildHasher as _, Hasher as _};
-        let half = |state: &std::collections::hash_map::RandomState| {
-            let mut h = state.build_hasher();
-            h.write_usize(key_id.len());
-            h.write(key_id.as_bytes());
-            h.write(nonce.as_bytes());
-            h.finish()
-        };
-        let entry = (u128::from(half(&self.hashers[0])) << 64) | u128::from(half(&self.hashers[1]));
+        let entry = self.hasher.entry(key_id, nonce);
         let idx = usize::try_from((entry >> 64) as u64 % NONCE_SHARDS as u64).unwrap_or(0);
         let mut shard = self.shards[idx]
             .lock()
