@@ -5,9 +5,7 @@ use serde_json::Value;
 
 use super::BssAnswer;
 use crate::pricing::order::{self, BssRequest};
-use crate::pricing::{
-    BundleLine, ChargeType, CustomerInfo, Intent, Order, Quote, QuoteLine, rewrite,
-};
+use crate::pricing::{BundleLine, CustomerInfo, Intent, Order, Quote, QuoteLine, rewrite};
 
 fn d(s: &str) -> Decimal {
     s.parse().expect("decimal")
@@ -87,20 +85,8 @@ fn quote_for(order: &Order, bundles: bool) -> Quote {
     } else {
         Vec::new()
     };
-    let list_total = lines.iter().map(|l| l.list).sum::<Decimal>()
-        + bundles.iter().map(|b| b.list).sum::<Decimal>();
-    let discount_total = lines.iter().map(|l| l.discount).sum::<Decimal>()
-        + bundles.iter().map(|b| b.discount).sum::<Decimal>();
-    Quote {
-        module: "test@1".into(),
-        currency: order.currency.clone(),
-        charge_type: ChargeType::Subscription,
-        lines,
-        bundles,
-        list_total,
-        discount_total,
-        total: list_total - discount_total,
-    }
+    // The host's own totals (lines and bundles).
+    Quote::new("test@1".into(), order.currency.clone(), lines, bundles)
 }
 
 /// Both paths on `answer`: the orders and the rewritten answers must be
