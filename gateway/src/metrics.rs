@@ -144,7 +144,6 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    /// A fresh registry with every metric registered.
     /// This registry's identity within the process: a handle resolved
     /// from one registry (a labelled counter kept for the hot path) is
     /// used only with the registry it came from.
@@ -152,6 +151,7 @@ impl Metrics {
         self.id
     }
 
+    /// A fresh registry with every metric registered.
     pub fn new() -> Arc<Self> {
         let mut registry = Registry::with_prefix("tollgate");
         let requests = Family::<RequestLabels, Counter>::default();

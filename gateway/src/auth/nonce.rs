@@ -70,6 +70,12 @@ impl NonceHasher {
         };
         (u128::from(half(&self.0[0])) << 64) | u128::from(half(&self.0[1]))
     }
+
+    /// Which of `shards` keeps `entry`: chosen by its high half, so that
+    /// the low half (what a shard's table hashes by) is independent of it.
+    pub fn shard(entry: u128, shards: usize) -> usize {
+        usize::try_from((entry >> 64) as u64 % shards as u64).unwrap_or(0)
+    }
 }
 
 /// The map of one shard: keys are already uniform hashes, so the map uses
@@ -129,7 +135,7 @@ impl NonceCache {
             return Err(NonceError::TooLong);
         }
         let entry = self.hasher.entry(key_id, nonce);
-        let idx = usize::try_from((entry >> 64) as u64 % SHARDS as u64).unwrap_or(0);
+        let idx = NonceHasher::shard(entry, SHARDS);
         let mut shard = self.shards[idx]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);

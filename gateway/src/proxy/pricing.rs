@@ -177,6 +177,14 @@ impl Gateway {
             return Ok(answer);
         }
         let params = business_params(call);
+        let payg = api == PriceApi::PayAsYouGo;
+        let bss_request = || BssRequest {
+            params: &params,
+            payg,
+            customer: customer(who),
+            intent: Intent::Quote,
+            action: &call.action,
+        };
         if let PriceApi::Subscription | PriceApi::PayAsYouGo = api
             && let Some(read) = splice::BssAnswer::read(&answer.body)
         {
@@ -185,40 +193,20 @@ impl Gateway {
             if read.failed() {
                 return Ok(answer);
             }
-            let payg = api == PriceApi::PayAsYouGo;
-            let req = BssRequest {
-                params: &params,
-                payg,
-                customer: customer(who),
-                intent: Intent::Quote,
-                action: &call.action,
-            };
-            let order = read.order(&req).map_err(|e| bad_official(&e))?;
+            let order = read.order(&bss_request()).map_err(|e| bad_official(&e))?;
             let quote = self.run_module(module, &order)?;
-            let bytes = read.rewrite(&order, &quote, payg);
+            let body = read.rewrite(&order, &quote, payg);
             ctx.quote = Some(quote);
-            return Ok(Answer {
-                status: answer.status,
-                content_type: answer.content_type,
-                body: bytes.into(),
-            });
+            return Ok(answer.with_body(body));
         }
         let mut body: Value = serde_json::from_slice(&answer.body)
             .map_err(|_| bad_official("the price answer is not JSON"))?;
         if body.get("Success") == Some(&Value::Bool(false)) {
             return Ok(answer);
         }
-        let cust = customer(who);
         let quote = match api {
             PriceApi::Subscription | PriceApi::PayAsYouGo => {
-                let payg = api == PriceApi::PayAsYouGo;
-                let req = BssRequest {
-                    params: &params,
-                    payg,
-                    customer: cust,
-                    intent: Intent::Quote,
-                    action: &call.action,
-                };
+                let req = bss_request();
                 let data = body
                     .get_mut("Data")
                     .ok_or_else(|| bad_official("no Data in the price answer"))?;
@@ -230,7 +218,7 @@ impl Gateway {
             PriceApi::EcsDescribePrice => {
                 let req = EcsRequest {
                     params: &params,
-                    customer: cust,
+                    customer: customer(who),
                     intent: Intent::Quote,
                     action: &call.action,
                 };
@@ -248,11 +236,7 @@ impl Gateway {
         };
         ctx.quote = Some(quote);
         let bytes = serde_json::to_vec(&body).map_err(|e| Error::internal(e.to_string()))?;
-        Ok(Answer {
-            status: answer.status,
-            content_type: answer.content_type,
-            body: bytes.into(),
-        })
+        Ok(answer.with_body(bytes))
     }
 
     /// Purchase: the official price, then `price` + `bundle` + `admit`.
@@ -489,11 +473,7 @@ pub(super) fn reprice_purchase_answer(answer: Answer, quote: &Quote) -> Answer {
     }
     rewrite::rewrite_purchase(&mut map, quote);
     match serde_json::to_vec(&Value::Object(map)) {
-        Ok(bytes) => Answer {
-            status: answer.status,
-            content_type: answer.content_type,
-            body: bytes.into(),
-        },
+        Ok(bytes) => answer.with_body(bytes),
         Err(_) => answer,
     }
 }

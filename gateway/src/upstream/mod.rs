@@ -97,6 +97,17 @@ pub struct Answer {
     pub body: Bytes,
 }
 
+impl Answer {
+    /// The same answer (status, content type) with another body: a
+    /// re-priced one.
+    pub fn with_body(self, body: impl Into<Bytes>) -> Self {
+        Self {
+            body: body.into(),
+            ..self
+        }
+    }
+}
+
 /// The pooled HTTP client to the providers.
 ///
 /// One client (and so one connection pool) per thread that forwards: on
