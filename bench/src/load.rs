@@ -201,6 +201,9 @@ pub struct Tally {
     /// Open loop: recorded requests completed before the schedule ended
     /// (below the scheduled count when the server could not keep up).
     pub on_time: u64,
+    /// Open loop: (release, latency) of every recorded request, kept only
+    /// when asked for (`--latency-trace`).
+    pub trace: Vec<(Instant, Duration)>,
 }
 
 impl Tally {
@@ -214,6 +217,7 @@ impl Tally {
             exhausted: false,
             last_done: None,
             on_time: 0,
+            trace: Vec::new(),
         }
     }
 
@@ -245,6 +249,7 @@ impl Tally {
             }
         }
         self.exhausted |= other.exhausted;
+        self.trace.extend(other.trace);
         self.last_done = match (self.last_done, other.last_done) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -332,12 +337,14 @@ pub async fn open_loop(
     rate: f64,
     duration: Duration,
     record: bool,
+    keep_trace: bool,
 ) -> (Vec<Conn>, Tally) {
     if conns.is_empty() {
         return (conns, Tally::new());
     }
     let start = Instant::now();
     let end = start + duration;
+    let trace_each = record && keep_trace;
     let mut senders = Vec::with_capacity(conns.len());
     let tasks: Vec<_> = conns
         .into_iter()
@@ -357,6 +364,9 @@ pub async fn open_loop(
                     if send_checked(&mut conn, &target, uri, &mut tally).await && record {
                         let done = Instant::now();
                         tally.record(done - released, done);
+                        if trace_each {
+                            tally.trace.push((released, done - released));
+                        }
                         if done <= end {
                             tally.on_time += 1;
                         }
@@ -388,6 +398,38 @@ pub async fn open_loop(
     let result = join(tasks).await;
     let _ = pacer.join();
     result
+}
+
+/// Appends `trace` to `path` under a `# {label}` line: one
+/// `release_us latency_us` line per request (microseconds since the first
+/// release), in release order. Shows whether slow answers are spread out
+/// or come in bursts (a stalled process or core delays every request
+/// released meanwhile).
+pub fn write_trace(
+    path: &std::path::Path,
+    label: &str,
+    trace: &[(Instant, Duration)],
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let Some(start) = trace.iter().map(|(r, _)| *r).min() else {
+        return Ok(());
+    };
+    let mut rows: Vec<(u128, u128)> = trace
+        .iter()
+        .map(|(r, l)| (r.duration_since(start).as_micros(), l.as_micros()))
+        .collect();
+    rows.sort_unstable();
+    let mut f = std::io::BufWriter::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?,
+    );
+    writeln!(f, "# {label}")?;
+    for (r, l) in rows {
+        writeln!(f, "{r} {l}")?;
+    }
+    f.flush()
 }
 
 async fn join(tasks: Vec<tokio::task::JoinHandle<(Conn, Tally)>>) -> (Vec<Conn>, Tally) {

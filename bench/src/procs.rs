@@ -339,6 +339,22 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
 /// User + system CPU time of the processes `pids` (plus this process when
 /// `pids` contains 0), in clock ticks.
 pub fn cpu_ticks(pids: &[u32]) -> u64 {
+    let t = cpu_times(pids);
+    t.user + t.system
+}
+
+/// CPU time in clock ticks, split into user and kernel (system) time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuTicks {
+    /// Time in the process's own code.
+    pub user: u64,
+    /// Time in the kernel on the process's behalf (system calls; on loopback
+    /// that includes the TCP receive work of the peer a write wakes).
+    pub system: u64,
+}
+
+/// [`cpu_ticks`], split into user and system time.
+pub fn cpu_times(pids: &[u32]) -> CpuTicks {
     pids.iter()
         .filter_map(|&pid| {
             let fields = if pid == 0 {
@@ -349,11 +365,14 @@ pub fn cpu_ticks(pids: &[u32]) -> u64 {
                 stat_fields(pid)?
             };
             // utime and stime are fields 14 and 15 of stat, 11 and 12 here.
-            let utime: u64 = fields.get(11)?.parse().ok()?;
-            let stime: u64 = fields.get(12)?.parse().ok()?;
-            Some(utime + stime)
+            let user: u64 = fields.get(11)?.parse().ok()?;
+            let system: u64 = fields.get(12)?.parse().ok()?;
+            Some(CpuTicks { user, system })
         })
-        .sum()
+        .fold(CpuTicks::default(), |a, b| CpuTicks {
+            user: a.user + b.user,
+            system: a.system + b.system,
+        })
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux if that fails).
@@ -411,7 +430,7 @@ pub struct CpuGroup {
 #[derive(Debug)]
 pub struct CpuMeter {
     groups: Vec<CpuGroup>,
-    start: Vec<u64>,
+    start: Vec<CpuTicks>,
     machine_start: u64,
     started: Instant,
 }
@@ -423,6 +442,9 @@ pub struct CpuUse {
     pub name: &'static str,
     /// CPU seconds used.
     pub seconds: f64,
+    /// Of `seconds`, those spent in the kernel (system time; `None` for
+    /// `other`, whose split is not measured).
+    pub kernel_seconds: Option<f64>,
     /// Average cores busy (CPU seconds / wall seconds).
     pub cores: f64,
 }
@@ -430,7 +452,7 @@ pub struct CpuUse {
 impl CpuMeter {
     /// Starts measuring.
     pub fn start(groups: Vec<CpuGroup>) -> Self {
-        let start = groups.iter().map(|g| cpu_ticks(&g.pids)).collect();
+        let start = groups.iter().map(|g| cpu_times(&g.pids)).collect();
         Self {
             groups,
             start,
@@ -451,12 +473,15 @@ impl CpuMeter {
             .iter()
             .zip(self.start)
             .map(|(g, start)| {
-                let ticks = cpu_ticks(&g.pids).saturating_sub(start);
-                ours += ticks;
-                let seconds = ticks as f64 / ticks_per_sec as f64;
+                let now = cpu_times(&g.pids);
+                let user = now.user.saturating_sub(start.user);
+                let system = now.system.saturating_sub(start.system);
+                ours += user + system;
+                let seconds = (user + system) as f64 / ticks_per_sec as f64;
                 CpuUse {
                     name: g.name,
                     seconds,
+                    kernel_seconds: Some(system as f64 / ticks_per_sec as f64),
                     cores: seconds / wall,
                 }
             })
@@ -465,6 +490,7 @@ impl CpuMeter {
         uses.push(CpuUse {
             name: "other",
             seconds: other,
+            kernel_seconds: None,
             cores: other / wall,
         });
         uses

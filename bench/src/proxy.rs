@@ -89,6 +89,11 @@ pub struct ProxyArgs {
     /// set (policies/catalog, policies/permissions), as a deployment would.
     #[arg(long)]
     authz: bool,
+    /// Append every half-load request's release time and latency to this
+    /// file (`release_us latency_us`, a `# scenario` line per phase), to
+    /// see whether slow answers come in bursts.
+    #[arg(long, value_name = "FILE")]
+    latency_trace: Option<PathBuf>,
     /// Run only these scenarios (comma-separated: direct,gateway,nginx).
     #[arg(long, value_delimiter = ',', value_parser = ["direct", "gateway", "nginx"])]
     only: Vec<String>,
@@ -132,6 +137,7 @@ struct Setup {
     partner_secret: String,
     acme_secret: String,
     connections: usize,
+    latency_trace: Option<PathBuf>,
     warmup: Duration,
     duration: Duration,
     nginx: Result<PathBuf, String>,
@@ -181,10 +187,11 @@ impl Phase {
             .iter()
             .map(|c| {
                 let us = per_request_us(c, self.requests);
-                (
-                    c.name.to_owned(),
-                    json!({ "cores": round2(c.cores), "us_per_request": round1(us) }),
-                )
+                let mut v = json!({ "cores": round2(c.cores), "us_per_request": round1(us) });
+                if let Some(k) = kernel_us_per_request(c, self.requests) {
+                    v["kernel_us_per_request"] = json!(round1(k));
+                }
+                (c.name.to_owned(), v)
             })
             .collect();
         json!({
@@ -430,6 +437,7 @@ async fn closed_phase(setup: &Setup, stack: &Stack, conns: Vec<Conn>) -> (Vec<Co
 /// Open loop at `rate` req/s: warm-up, then measured.
 async fn open_phase(
     setup: &Setup,
+    kind: Kind,
     stack: &Stack,
     conns: Vec<Conn>,
     rate: f64,
@@ -442,12 +450,38 @@ async fn open_phase(
     };
     let warm_pool = sized(setup.warmup);
     let pool = sized(setup.duration);
-    let (conns, warm) =
-        load::open_loop(conns, &stack.target, &warm_pool, rate, setup.warmup, false).await;
+    let (conns, warm) = load::open_loop(
+        conns,
+        &stack.target,
+        &warm_pool,
+        rate,
+        setup.warmup,
+        false,
+        false,
+    )
+    .await;
     let meter = CpuMeter::start(stack.cpu_groups());
-    let (conns, tally) =
-        load::open_loop(conns, &stack.target, &pool, rate, setup.duration, true).await;
+    let keep_trace = setup.latency_trace.is_some();
+    let (conns, tally) = load::open_loop(
+        conns,
+        &stack.target,
+        &pool,
+        rate,
+        setup.duration,
+        true,
+        keep_trace,
+    )
+    .await;
     let cpu = meter.stop(setup.ticks);
+    if let Some(path) = &setup.latency_trace {
+        let label = format!("{} half load {rate:.0} req/s", kind.key());
+        if let Err(e) = load::write_trace(path, &label, &tally.trace) {
+            progress(&format!(
+                "could not write the latency trace {}: {e}",
+                path.display()
+            ));
+        }
+    }
     let mut phase = Phase::from_tally(&tally, &warm, setup.duration, cpu);
     // Served within the schedule, not eventually: an overloaded server
     // drains its queue after the schedule ends.
@@ -487,7 +521,7 @@ async fn run_scenario(
         kind.label(),
         setup.duration.as_secs()
     ));
-    let (_conns, open) = open_phase(setup, &stack, conns, rate).await;
+    let (_conns, open) = open_phase(setup, kind, &stack, conns, rate).await;
     if closed.errors + open.errors > 0 {
         for (name, p) in stack
             .gateway
@@ -515,6 +549,12 @@ fn round2(x: f64) -> f64 {
 
 fn per_request_us(cpu: &CpuUse, requests: u64) -> f64 {
     cpu.seconds * 1e6 / (requests.max(1) as f64)
+}
+
+/// Of [`per_request_us`], the kernel's part (when measured).
+fn kernel_us_per_request(cpu: &CpuUse, requests: u64) -> Option<f64> {
+    cpu.kernel_seconds
+        .map(|k| k * 1e6 / (requests.max(1) as f64))
 }
 
 fn as_i64(x: u64) -> i64 {
@@ -561,6 +601,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         acme_secret: secret("acme.secret")?,
         policies,
         connections: args.connections.max(1),
+        latency_trace: args.latency_trace.clone(),
         warmup: Duration::from_secs(args.warmup),
         duration: Duration::from_secs(
             args.duration
@@ -727,7 +768,7 @@ fn report(setup: &Setup, outcomes: &[Outcome], half: f64) -> ExitCode {
     }
     println!();
     println!(
-        "CPU while measured, cores busy (CPU µs per request); `other` = processes outside the bench:"
+        "CPU while measured, cores busy (CPU µs per request, of which in the kernel); `other` = processes outside the bench:"
     );
     let mut worst_other: f64 = 0.0;
     for o in outcomes {
@@ -740,10 +781,11 @@ fn report(setup: &Setup, outcomes: &[Outcome], half: f64) -> ExitCode {
                             format!("other {:.2}", c.cores)
                         } else {
                             format!(
-                                "{} {:.2} ({:.0})",
+                                "{} {:.2} ({:.0}, kernel {:.0})",
                                 c.name,
                                 c.cores,
-                                per_request_us(c, p.requests)
+                                per_request_us(c, p.requests),
+                                c.kernel_seconds.unwrap_or(0.0) * 1e6 / p.requests.max(1) as f64
                             )
                         }
                     })
