@@ -674,7 +674,14 @@ async fn each_alarm_crossing_is_reported_once_with_retries() {
         .filter(|e| e["kind"] == "alarm")
         .count();
     assert_eq!(alarms, 1);
-    let metrics = http_get(stack.gateway(0).addr, "/metrics").await;
+    let metrics = metrics_text(
+        stack
+            .gateway(0)
+            .ready_addr("admin")
+            .expect("admin listener"),
+        &stack.admin_token,
+    )
+    .await;
     assert!(
         metrics.contains("tollgate_ledger_alarms_total{outcome=\"ratio\"} 1"),
         "{metrics}"

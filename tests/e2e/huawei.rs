@@ -249,7 +249,7 @@ async fn main_apis_reach_bss_with_the_partner_held_credential() {
         Some(on_demand().to_string().as_str())
     );
     // Counted per catalogued operation, under the huawei provider label.
-    let metrics = http_get(stack.gateway.addr, "/metrics").await;
+    let metrics = metrics_text(stack.admin, &stack.admin_token).await;
     assert!(
         metrics.contains(r#"provider="huawei",action="ListCustomerOrders",outcome="ok""#),
         "{metrics}"

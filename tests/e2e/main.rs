@@ -5,6 +5,7 @@
 mod support;
 
 mod alibaba;
+mod attacks;
 mod budget;
 mod huawei;
 mod huawei_reconcile;

@@ -19,7 +19,20 @@ async fn health_and_metrics_are_served() {
     let _ = forged.call("QueryOrders", BSS, &[]).await.expect("forged");
     let _ = acme.call("MadeUpAction", BSS, &[]).await.expect("made up");
 
-    let m = http_get(stack.gateway.addr, "/metrics").await;
+    let m = metrics_text(stack.admin, &stack.admin_token).await;
+    // Operational figures are the operator's: not on the customer
+    // listener, not on the admin listener without the token.
+    let exposed = http_get(stack.gateway.addr, "/metrics").await;
+    assert!(!exposed.contains("tollgate_"), "{exposed}");
+    let (status, _) = http_request(
+        stack.admin,
+        http::Method::GET,
+        "/metrics",
+        None,
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, 401);
     assert!(
         m.contains(
             r#"tollgate_requests_total{provider="aliyun",action="QueryOrders",outcome="ok"} 1"#

@@ -47,7 +47,7 @@ async fn a_customer_without_order_view_gets_alibabas_access_denied_and_nothing_r
     assert_eq!(seen[0].action, "GetSubscriptionPrice");
     assert_eq!(seen[0].owner_id.as_deref(), Some(INITECH_UID));
 
-    let m = http_get(stack.gateway.addr, "/metrics").await;
+    let m = metrics_text(stack.admin, &stack.admin_token).await;
     assert!(
         m.contains(r#"tollgate_authz_decisions_total{effect="implicit_deny"} 2"#),
         "{m}"
@@ -120,7 +120,7 @@ async fn a_purchase_condition_allows_the_frontend_but_not_the_customers_own_key(
         .await
         .expect("call");
     assert_ne!(r.code(), "Forbidden.RAM", "{:?}", r.json);
-    let m = http_get(stack.gateway.addr, "/metrics").await;
+    let m = metrics_text(stack.admin, &stack.admin_token).await;
     assert!(
         m.contains(r#"tollgate_authz_decisions_total{effect="implicit_deny"} 1"#),
         "{m}"

@@ -211,7 +211,7 @@ async fn purchases_are_priced_and_admitted_before_they_are_forwarded() {
     assert_eq!(run.status, 200, "{}", run.json);
     assert_eq!(num(&run.json["TradePrice"]), "541.04", "{}", run.json);
 
-    let metrics = http_get(stack.gateway.addr, "/metrics").await;
+    let metrics = metrics_text(stack.admin, &stack.admin_token).await;
     assert!(
         metrics.contains(
             r#"tollgate_pricing_calls_total{module="reference-pricing@0.1.0",outcome="ok"} 2"#
@@ -252,7 +252,7 @@ async fn admit_refuses_an_order_and_the_purchase_never_reaches_the_cloud() {
         "only read-only price lookups reached the cloud: {:?}",
         seen.iter().map(|r| &r.action).collect::<Vec<_>>()
     );
-    let metrics = http_get(stack.gateway.addr, "/metrics").await;
+    let metrics = metrics_text(stack.admin, &stack.admin_token).await;
     assert!(metrics.contains(r#"outcome="denied"} 1"#), "{metrics}");
 }
 
@@ -348,7 +348,7 @@ async fn a_failing_module_fails_closed_and_the_gateway_keeps_serving() {
     // Calls that need no pricing still work, and the failures are counted.
     let orders = stack.acme().call("QueryOrders", BSS, &[]).await.expect("q");
     assert_eq!(orders.status, 200, "{}", orders.json);
-    let metrics = http_get(stack.gateway.addr, "/metrics").await;
+    let metrics = metrics_text(stack.admin, &stack.admin_token).await;
     assert!(
         metrics
             .contains(r#"tollgate_pricing_failures_total{module="misbehave@0.0.1",kind="trap"} 2"#),

@@ -460,7 +460,7 @@ async fn a_hundred_reloads_under_load_fail_no_request() {
         "{}",
         status["reloads"]
     );
-    let metrics = http_get(gateway.addr, "/metrics").await;
+    let metrics = metrics_text(admin.addr, "reload-test-admin-token").await;
     assert!(
         metrics.contains(&format!(
             "tollgate_policy_reloads_total{{outcome=\"refused\"}} {refused}"

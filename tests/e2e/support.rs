@@ -375,6 +375,21 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> String {
     http_send(addr, http::Method::GET, path, String::new()).await
 }
 
+/// The Prometheus text of a gateway, from its admin listener (the
+/// customer listener does not serve `/metrics`).
+pub async fn metrics_text(admin: SocketAddr, token: &str) -> String {
+    let (status, text) = http_request(
+        admin,
+        http::Method::GET,
+        "/metrics",
+        Some(token),
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, 200, "GET /metrics on the admin listener: {text}");
+    text
+}
+
 pub async fn http_send(addr: SocketAddr, method: http::Method, path: &str, body: String) -> String {
     http_request(addr, method, path, None, body).await.1
 }

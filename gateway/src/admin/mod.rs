@@ -157,6 +157,18 @@ impl AdminApi {
             );
             return resp;
         }
+        if req.method() == Method::GET && req.uri().path() == "/metrics" {
+            // Prometheus text (scrapers send the same bearer token). Served
+            // here only: the customer listener does not expose operational
+            // figures to customers.
+            let text = self.reloader.current().metrics().encode();
+            let mut resp = Response::new(Body::new(bytes::Bytes::from(text)));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            return resp;
+        }
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, MAX_ADMIN_BODY).collect().await {
             Ok(b) => b.to_bytes(),

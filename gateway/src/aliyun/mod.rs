@@ -8,6 +8,8 @@ pub mod call;
 pub mod envelope;
 pub mod outbound;
 pub mod provider;
+pub mod purchase;
+pub mod strict;
 
 pub use call::{AliyunCall, Credential};
 

@@ -1,8 +1,10 @@
 //! Step 1, authenticate: who is calling, and as which customer.
 //!
-//! Checks, in the provider's order: timestamp format and window, key lookup,
-//! signature, nonce replay, then the owner rules. A nonce is consumed only by
-//! a correctly signed call, so a forger cannot burn a customer's nonces.
+//! Checks, in the provider's order: timestamp format and window (at most
+//! [`MAX_AHEAD`] in the future), key lookup, signature, the owner rules;
+//! the nonce is consumed last ([`Authenticator::remember_nonce`]), after
+//! authorization on the request path, so neither a forger nor a caller
+//! refused permission can burn nonces or fill the replay memory.
 //!
 //! Owner rules (the "no customer acts as another" guarantee):
 //! * a customer key acts as its own customer; a caller-supplied `OwnerId`
@@ -26,6 +28,12 @@ pub use nonce::{NonceCache, NonceError, NonceHasher};
 use crate::aliyun::{self, AliyunCall};
 use crate::error::{Error, Result};
 use crate::secret::ExposeSecret as _;
+
+/// How far ahead of the server's clock a signing time may be: 5 minutes.
+/// Older calls get the whole window (a slow client, a long queue), but a
+/// time far in the future only stretches how long a captured call stays
+/// valid; honest clocks are seconds apart, not minutes.
+pub const MAX_AHEAD: Duration = Duration::from_secs(300);
 
 /// Who the call acts for, once authenticated.
 #[derive(Debug, Clone)]
@@ -55,33 +63,31 @@ impl Authenticator {
         }
     }
 
-    /// Authenticates `call` against `keys` at time `now`.
+    /// Authenticates `call` against `keys` at time `now` and consumes its
+    /// nonce: [`Self::verify`] then [`Self::remember_nonce`]. The request
+    /// path runs the two apart, with authorization between them.
     pub fn authenticate(
         &self,
         call: &AliyunCall,
         keys: &KeyTable,
         now: time::OffsetDateTime,
     ) -> Result<Authenticated> {
-        let ts = aliyun::parse_timestamp(call.timestamp()).ok_or_else(|| {
-            Error::customer(
-                StatusCode::BAD_REQUEST,
-                "InvalidTimeStamp.Format",
-                "Specified time stamp or date value is not well formatted.",
-                "timestamp",
-            )
-        })?;
-        let skew = (now - ts).unsigned_abs();
-        if skew > self.window {
-            return Err(Error::customer(
-                StatusCode::BAD_REQUEST,
-                "InvalidTimeStamp.Expired",
-                format!(
-                    "Specified time stamp or date value is expired (more than {} s from the server time, UTC expected).",
-                    self.window.as_secs()
-                ),
-                "timestamp",
-            ));
-        }
+        let who = self.verify(call, keys, now)?;
+        self.remember_nonce(call, now)?;
+        Ok(who)
+    }
+
+    /// Checks the timestamp window, the key, the signature and the owner
+    /// rules, without consuming the nonce: a call that authorization then
+    /// refuses leaves nothing in the replay memory, so a key without
+    /// permission for anything cannot fill it.
+    pub fn verify(
+        &self,
+        call: &AliyunCall,
+        keys: &KeyTable,
+        now: time::OffsetDateTime,
+    ) -> Result<Authenticated> {
+        self.timestamp(call, now)?;
         let entry = keys.get(call.access_key_id()).ok_or_else(|| {
             Error::customer(
                 StatusCode::NOT_FOUND,
@@ -99,6 +105,56 @@ impl Authenticator {
             ));
         }
         call.verify(entry.secret.expose_secret())?;
+        let (customer, frontend) = resolve_owner(call, &entry.principal, &entry.access_key_id)?;
+        Ok(Authenticated {
+            access_key_id: entry.access_key_id.clone(),
+            customer,
+            frontend,
+        })
+    }
+
+    /// The call's signing time, refused when it is malformed, older than
+    /// the window, or further ahead of the server's clock than
+    /// [`MAX_AHEAD`].
+    fn timestamp(
+        &self,
+        call: &AliyunCall,
+        now: time::OffsetDateTime,
+    ) -> Result<time::OffsetDateTime> {
+        let ts = aliyun::parse_timestamp(call.timestamp()).ok_or_else(|| {
+            Error::customer(
+                StatusCode::BAD_REQUEST,
+                "InvalidTimeStamp.Format",
+                "Specified time stamp or date value is not well formatted.",
+                "timestamp",
+            )
+        })?;
+        let ahead = self.window.min(MAX_AHEAD);
+        let expired = if ts > now {
+            (ts - now).unsigned_abs() > ahead
+        } else {
+            (now - ts).unsigned_abs() > self.window
+        };
+        if expired {
+            return Err(Error::customer(
+                StatusCode::BAD_REQUEST,
+                "InvalidTimeStamp.Expired",
+                format!(
+                    "Specified time stamp or date value is expired (more than {} s before or {} s after the server time, UTC expected).",
+                    self.window.as_secs(),
+                    ahead.as_secs()
+                ),
+                "timestamp",
+            ));
+        }
+        Ok(ts)
+    }
+
+    /// Records the nonce of an authenticated, authorized call: refused if
+    /// seen before inside the window (`SignatureNonceUsed`), or when the
+    /// key's share of the replay memory is full (`Throttling`).
+    pub fn remember_nonce(&self, call: &AliyunCall, now: time::OffsetDateTime) -> Result<()> {
+        let ts = self.timestamp(call, now)?;
         let expires = ts
             .unix_timestamp()
             .saturating_add(i64::try_from(self.window.as_secs()).unwrap_or(i64::MAX));
@@ -117,19 +173,13 @@ impl Authenticator {
                     "nonce_replay",
                 ),
                 NonceError::TooLong => Error::invalid("SignatureNonce", "longer than 256 bytes"),
-                NonceError::Full => Error::customer(
+                NonceError::Full | NonceError::KeyFull => Error::customer(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Throttling",
                     "Request was denied due to flow control.",
                     "nonce_capacity",
                 ),
-            })?;
-        let (customer, frontend) = resolve_owner(call, &entry.principal, &entry.access_key_id)?;
-        Ok(Authenticated {
-            access_key_id: entry.access_key_id.clone(),
-            customer,
-            frontend,
-        })
+            })
     }
 }
 

@@ -66,6 +66,10 @@ struct RawApi {
     path: Spanned<String>,
     kind: Kind,
     permission: Spanned<String>,
+    /// Other `METHOD /path` routes of the same API (older or newer SDK
+    /// paths): each needs the row's permission.
+    #[serde(default)]
+    also: Vec<Spanned<String>>,
 }
 
 /// Reads `dir/aliyun.toml` and `dir/huawei.toml`.
@@ -339,65 +343,93 @@ impl Builder {
                 let msg = format!("row {} is listed twice", r.row);
                 self.err(file, text, &api.row, path.clone(), msg);
             }
-            let method = api.method.get_ref();
-            let Some(method) = METHODS
-                .contains(&method.as_str())
-                .then(|| http::Method::from_bytes(method.as_bytes()).ok())
-                .flatten()
-            else {
-                self.err(
-                    file,
-                    text,
-                    &api.method,
-                    format!("{path}.method"),
-                    format!("`{method}` is not one of {}", METHODS.join(", ")),
-                );
-                continue;
-            };
-            let pattern = match PathPattern::parse(api.path.get_ref()) {
-                Ok(p) => p,
-                Err(e) => {
-                    self.err(
-                        file,
-                        text,
-                        &api.path,
-                        format!("{path}.path"),
-                        format!("`{}`: {e}", api.path.get_ref()),
-                    );
-                    continue;
-                }
-            };
-            let route = HttpRoute {
-                row,
-                method,
-                path: pattern,
-            };
-            if let Some((_, other)) = routed.iter().find(|(_, r)| overlaps(r, &route)) {
-                let msg = format!(
-                    "{} {} overlaps row {} ({}): a request could match both",
-                    route.method, route.path, other.row, other.path
-                );
-                self.err(file, text, &api.path, format!("{path}.path"), msg);
-                continue;
-            }
             let Some(permissions) = self.permissions(file, text, &api.permission, &path, 3) else {
                 continue;
             };
             let (line, _) = line_column(text, api.row.span().start);
-            let index = self.catalog.entries.len();
-            self.catalog.entries.push(Entry {
-                provider: Provider::Huawei,
-                product: "bss".into(),
-                name: api.operation.clone(),
-                kind: api.kind,
-                permissions,
-                route: Some(route.clone()),
-                source: format!("{}:{line}", file.display()),
-            });
-            routed.push((index, route));
+            let mut routes = vec![(api.method.clone(), api.path.clone(), path.clone())];
+            for (j, also) in api.also.iter().enumerate() {
+                let Some((m, p)) = also.get_ref().split_once(' ') else {
+                    self.err(
+                        file,
+                        text,
+                        also,
+                        format!("{path}.also[{j}]"),
+                        format!("`{}` is not `METHOD /path`", also.get_ref()),
+                    );
+                    continue;
+                };
+                let span = also.span();
+                routes.push((
+                    Spanned::new(span.clone(), m.trim().to_owned()),
+                    Spanned::new(span, p.trim().to_owned()),
+                    format!("{path}.also[{j}]"),
+                ));
+            }
+            for (method_text, path_text, at) in routes {
+                let method = method_text.get_ref();
+                let Some(method) = METHODS
+                    .contains(&method.as_str())
+                    .then(|| http::Method::from_bytes(method.as_bytes()).ok())
+                    .flatten()
+                else {
+                    self.err(
+                        file,
+                        text,
+                        &method_text,
+                        format!("{at}.method"),
+                        format!("`{method}` is not one of {}", METHODS.join(", ")),
+                    );
+                    continue;
+                };
+                let pattern = match PathPattern::parse(path_text.get_ref()) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.err(
+                            file,
+                            text,
+                            &path_text,
+                            format!("{at}.path"),
+                            format!("`{}`: {e}", path_text.get_ref()),
+                        );
+                        continue;
+                    }
+                };
+                let route = HttpRoute {
+                    row,
+                    method,
+                    path: pattern,
+                };
+                if let Some((_, other)) = routed.iter().find(|(_, r)| overlaps(r, &route)) {
+                    let msg = format!(
+                        "{} {} overlaps row {} ({}): a request could match both",
+                        route.method, route.path, other.row, other.path
+                    );
+                    self.err(file, text, &path_text, format!("{at}.path"), msg);
+                    continue;
+                }
+                let index = self.catalog.entries.len();
+                self.catalog.entries.push(Entry {
+                    provider: Provider::Huawei,
+                    product: "bss".into(),
+                    name: api.operation.clone(),
+                    kind: api.kind,
+                    permissions: permissions.clone(),
+                    route: Some(route.clone()),
+                    source: format!("{}:{line}", file.display()),
+                });
+                routed.push((index, route));
+            }
         }
         routed.sort_by_key(|(_, r)| r.row);
-        self.catalog.huawei = routed.into_iter().map(|(i, _)| i).collect();
+        self.catalog.huawei_routes = routed.iter().map(|(i, _)| *i).collect();
+        // One entry per row (its first route) for listings and checks.
+        let mut rows = std::collections::HashSet::new();
+        self.catalog.huawei = routed
+            .into_iter()
+            .filter(|(_, r)| rows.insert(r.row))
+            .map(|(i, _)| i)
+            .collect();
     }
 }
 
@@ -428,6 +460,7 @@ pub(super) fn from_texts(
             entries: Vec::new(),
             products: Vec::new(),
             huawei: Vec::new(),
+            huawei_routes: Vec::new(),
             files: vec![PathBuf::from(aliyun_file), PathBuf::from(huawei_file)],
         },
         problems: Vec::new(),

@@ -161,6 +161,9 @@ pub struct Catalog {
     products: Vec<AliyunProduct>,
     /// Indices of Huawei entries, in row order.
     huawei: Vec<usize>,
+    /// Indices of every Huawei route's entry: the rows' own paths and
+    /// their other SDK paths (`also`), each carrying the row's codes.
+    huawei_routes: Vec<usize>,
     files: Vec<PathBuf>,
 }
 
@@ -277,11 +280,14 @@ impl Catalog {
     }
 
     fn huawei_match(&self, method: &http::Method, segments: &[Cow<'_, str>]) -> Option<&Entry> {
-        self.huawei_entries().find(|e| {
-            e.route
-                .as_ref()
-                .is_some_and(|r| r.method == *method && r.path.matches(segments))
-        })
+        self.huawei_routes
+            .iter()
+            .map(|&i| &self.entries[i])
+            .find(|e| {
+                e.route
+                    .as_ref()
+                    .is_some_and(|r| r.method == *method && r.path.matches(segments))
+            })
     }
 
     /// The catalog's Alibaba entry named `action` (any product), for

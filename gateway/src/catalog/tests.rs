@@ -54,6 +54,26 @@ const SEED_TABLE: [(u32, &str, &str, &str, &[&str]); 27] = [
 ];
 
 #[test]
+fn the_sdks_other_paths_need_their_rows_permission() {
+    let c = shipped();
+    // Today's SDK reads the monthly sums of row 23 on a v2 path: it must
+    // need bss:bill:view like the row's v1.0 path, never be "unlisted".
+    let v2 = c
+        .huawei_route(&Method::GET, "/v2/bills/customer-bills/monthly-sum")
+        .expect("the v2 monthly-sum path is routed");
+    assert_eq!(v2.route.as_ref().map(|r| r.row), Some(23));
+    let v1 = c
+        .huawei_route(
+            &Method::GET,
+            "/v1.0/0a7c3b2f3d80d4a20f7ac004cbdeaf1b/customer/account-mgr/bill/monthly-sum",
+        )
+        .expect("v1.0");
+    assert_eq!(codes_of(&c, v2), codes_of(&c, v1));
+    // Listings still show one entry per row.
+    assert_eq!(c.huawei_entries().count(), 27);
+}
+
+#[test]
 fn every_row_of_the_huawei_permission_table_routes_to_its_codes() {
     let c = shipped();
     assert_eq!(c.huawei_entries().count(), 27);
@@ -221,13 +241,15 @@ fn codes_are_shared_across_entries_and_found_by_the_case_rules() {
     let view = c.find_code("bss:order:view").expect("catalogued");
     assert_eq!(c.find_code("bss:ORDER:View"), Some(view));
     assert_eq!(c.find_code("bss:order:vieww"), None);
-    let users = c
+    let rows: std::collections::BTreeSet<u32> = c
         .entries()
         .iter()
         .filter(|e| e.permissions.contains(&view))
-        .count();
-    // Rows 6, 7, 12 and (as the old alternative) 13.
-    assert_eq!(users, 4);
+        .filter_map(|e| e.route.as_ref().map(|r| r.row))
+        .collect();
+    // Rows 6, 7, 12 and (as the old alternative) 13, each with all its
+    // routes (the SDKs' other paths).
+    assert_eq!(rows.into_iter().collect::<Vec<_>>(), [6, 7, 12, 13]);
 }
 
 #[test]

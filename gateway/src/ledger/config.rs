@@ -82,6 +82,17 @@ pub struct LedgerConfig {
     /// "no order" means the call never took effect.
     #[serde(default = "default_grace")]
     pub reconcile_grace_ms: u64,
+    /// Pay-as-you-go purchases charge nothing up front at the provider,
+    /// but each one commits the reseller to paying for usage. So that a
+    /// customer with nothing left cannot start resources by the dozen,
+    /// such a purchase holds, and on success charges, its first
+    /// `payg_hold_hours` hours at the partner's rate (the pricing module's
+    /// quote of the hourly price); later usage enters the budget through
+    /// `ChangeResellerConsumeAmount`. 1 hour: the provider bills the first
+    /// hour of a pay-as-you-go resource in any case. 0 turns the hold off
+    /// (pay-as-you-go then only needs a budget that can buy).
+    #[serde(default = "default_payg_hours")]
+    pub payg_hold_hours: u32,
     /// Operator webhooks that receive alarm crossings (POST JSON).
     #[serde(default)]
     pub alarm_webhooks: Vec<String>,
@@ -136,6 +147,9 @@ fn default_interval() -> u64 {
 fn default_grace() -> u64 {
     30_000
 }
+fn default_payg_hours() -> u32 {
+    1
+}
 
 impl Default for LedgerConfig {
     fn default() -> Self {
@@ -149,6 +163,7 @@ impl Default for LedgerConfig {
             hold_expiry_secs: default_expiry(),
             reconcile_interval_ms: default_interval(),
             reconcile_grace_ms: default_grace(),
+            payg_hold_hours: default_payg_hours(),
             alarm_webhooks: Vec::new(),
             budgets: Vec::new(),
             default_budget: None,

@@ -377,6 +377,8 @@ pub struct Settings {
     pub reconcile_interval: Duration,
     /// Wait before asking the provider about a pending hold.
     pub reconcile_grace: Duration,
+    /// Hours of a pay-as-you-go rate held and charged at purchase.
+    pub payg_hold_hours: u32,
     /// Budget for customers without one, if any.
     pub default_budget: Option<config::LimitSpec>,
     /// Budgets created at startup when absent: (customer, limit).
@@ -397,6 +399,7 @@ impl Settings {
             hold_expiry: Duration::from_secs(cfg.hold_expiry_secs),
             reconcile_interval: Duration::from_millis(cfg.reconcile_interval_ms),
             reconcile_grace: Duration::from_millis(cfg.reconcile_grace_ms),
+            payg_hold_hours: cfg.payg_hold_hours,
             default_budget: cfg.default_limit(),
             initial_budgets: initial,
         })

@@ -88,6 +88,8 @@ pub struct Ticket {
     pub action: String,
     /// Amount held.
     pub amount: Micros,
+    /// Pay-as-you-go: success carries no order id and still commits.
+    pub payg: bool,
 }
 
 /// Where and as whom the official price is asked (the partner key, the
@@ -106,6 +108,9 @@ pub struct Price {
     pub official: Option<Micros>,
     /// Product code.
     pub product: String,
+    /// Pay-as-you-go: the amount is the first hours' charge, and a success
+    /// answer carries no order id (nothing is ordered up front).
+    pub payg: bool,
 }
 
 /// A product's pricing modules: (module code, its properties).
@@ -142,9 +147,12 @@ impl ModuleCache {
 /// THE amount of a purchase — the one place that decides what is held:
 /// * a dry run is not a purchase (`Ok(None)`);
 /// * pay-as-you-go (BSS `SubscriptionType=PayAsYouGo`, ECS `PostPaid`)
-///   charges nothing at creation: 0 is held (the quote's total is then a
-///   rate per period, not an amount charged now; the usage is billed later
-///   and enters the budget through `ChangeResellerConsumeAmount`);
+///   charges nothing at the provider at creation, but commits the reseller
+///   to usage: `payg_hours` hours at the partner's rate are held (the
+///   pricing module's quote is the hourly rate) and charged when the
+///   purchase succeeds ([`Price::payg`]). Without a partner quote the rate
+///   is unknown, so the purchase is refused (a call whose price cannot be
+///   determined never leaves unheld), unless `payg_hours` is 0;
 /// * a partner quote (`ctx.quote`, set by the pricing phase when a pricing
 ///   module is configured): its `total` in its currency — what the
 ///   customer is charged, bundles included;
@@ -156,6 +164,7 @@ pub async fn purchase_amount(
     call: &AliyunCall,
     src: &PriceSource<'_>,
     cache: &ModuleCache,
+    payg_hours: u32,
 ) -> Result<Option<Price>, Error> {
     if is_dry_run(call) {
         return Ok(None);
@@ -164,14 +173,19 @@ pub async fn purchase_amount(
         "RunInstances" => "ecs",
         _ => param(call, "ProductCode").ok_or_else(|| Error::missing("ProductCode"))?,
     };
-    if is_pay_as_you_go(call) {
+    let payg = is_pay_as_you_go(call);
+    if payg && payg_hours == 0 {
         return Ok(Some(zero(product)));
     }
     if let Some(quote) = &ctx.quote {
-        let amount = Micros::from_amount(quote.total).map_err(|e| {
+        let total = if payg {
+            quote.total * rust_decimal::Decimal::from(payg_hours)
+        } else {
+            quote.total
+        };
+        let amount = Micros::from_amount(total).map_err(|e| {
             let mut err = Error::internal(format!(
-                "the partner price {} cannot be held: {e}; nothing was bought",
-                quote.total
+                "the partner price {total} cannot be held: {e}; nothing was bought"
             ));
             err.origin = crate::error::Origin::Pricing;
             err
@@ -183,7 +197,14 @@ pub async fn purchase_amount(
             // trade price: the reconciler matches without the amount.
             official: None,
             product: product.to_owned(),
+            payg,
         }));
+    }
+    if payg {
+        return Err(unpriced(&format!(
+            "{} pay-as-you-go (its hourly rate needs a pricing module)",
+            call.action
+        )));
     }
     official_price(call, src, cache).await
 }
@@ -198,7 +219,9 @@ pub fn is_dry_run(call: &AliyunCall) -> bool {
 fn is_pay_as_you_go(call: &AliyunCall) -> bool {
     match call.action.as_str() {
         "RunInstances" => param(call, "InstanceChargeType") != Some("PrePaid"),
-        "CreateInstance" => param(call, "SubscriptionType") != Some("Subscription"),
+        "CreateInstance" | "ModifyInstance" => {
+            param(call, "SubscriptionType") != Some("Subscription")
+        }
         _ => false,
     }
 }
@@ -209,6 +232,7 @@ fn zero(product: &str) -> Price {
         currency: None,
         official: Some(Micros::ZERO),
         product: product.to_owned(),
+        payg: true,
     }
 }
 
@@ -373,6 +397,7 @@ async fn run_instances_price(call: &AliyunCall, src: &PriceSource<'_>) -> Result
         currency: Some(currency(price.and_then(|p| p.get("Currency")))?),
         official: Some(amount),
         product: "ecs".into(),
+        payg: false,
     })
 }
 
@@ -454,6 +479,7 @@ fn subscription_price(body: &Value, product: &str) -> Result<Price, Error> {
         currency: Some(currency(body.pointer("/Data/Currency"))?),
         official: Some(amount),
         product: product.to_owned(),
+        payg: false,
     })
 }
 
@@ -793,7 +819,9 @@ impl Ledger {
         {
             return self.retried(&existing, &fp, &ctx.request_id);
         }
-        let Some(price) = purchase_amount(ctx, call, &src, &self.prices).await? else {
+        let Some(price) =
+            purchase_amount(ctx, call, &src, &self.prices, self.settings.payg_hold_hours).await?
+        else {
             return Ok(Reservation::Pass);
         };
         let now = now_ms();
@@ -845,6 +873,7 @@ impl Ledger {
                     customer: customer.to_owned(),
                     action: call.action.clone(),
                     amount: hold.amount,
+                    payg: price.payg,
                 }))
             }
             Ok(Reserved::Existing(existing)) => self.retried(&existing, &fp, &ctx.request_id),
@@ -1003,7 +1032,14 @@ impl Ledger {
                 let replay = shown.unwrap_or(&a.body);
                 let keep = (replay.len() <= MAX_REPLAY_BYTES)
                     .then(|| String::from_utf8_lossy(replay).into_owned());
-                match parse_order(&ticket.action, &a.body, ticket.amount) {
+                // A pay-as-you-go success names no order: nothing was
+                // ordered up front, and the held first hours are charged.
+                let expect = if ticket.payg {
+                    Micros::ZERO
+                } else {
+                    ticket.amount
+                };
+                match parse_order(&ticket.action, &a.body, expect) {
                     Parsed::Order(id) => Step::Commit(Some(id), keep),
                     Parsed::NoOrder => Step::Commit(None, keep),
                     Parsed::Failed(why) => Step::Release(why),

@@ -711,6 +711,7 @@ async fn huawei_holds_record_what_to_ask_and_wait_for_an_answer(store: &Store) {
             hold_expiry: std::time::Duration::from_secs(900),
             reconcile_interval: std::time::Duration::from_millis(100),
             reconcile_grace: std::time::Duration::from_millis(1_000),
+            payg_hold_hours: 1,
             default_budget: None,
             initial_budgets: Vec::new(),
         },
@@ -876,6 +877,7 @@ async fn the_reconciler_commits_found_orders_and_releases_the_rest() {
         hold_expiry: std::time::Duration::from_secs(900),
         reconcile_interval: std::time::Duration::from_millis(100),
         reconcile_grace: std::time::Duration::from_millis(1_000),
+        payg_hold_hours: 1,
         default_budget: None,
         initial_budgets: vec![("acme".into(), (amount("1000"), "CNY".into()))],
     };

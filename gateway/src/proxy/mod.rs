@@ -387,14 +387,8 @@ impl Gateway {
         req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<Body> {
-        match (req.method(), req.uri().path()) {
-            (&Method::GET, "/healthz") => {
-                return self.with_version(plain(StatusCode::OK, "ok\n"));
-            }
-            (&Method::GET, "/metrics") => {
-                return self.with_version(plain(StatusCode::OK, &self.metrics.encode()));
-            }
-            _ => {}
+        if req.method() == Method::GET && req.uri().path() == "/healthz" {
+            return self.with_version(plain(StatusCode::OK, "ok\n"));
         }
         if crate::huawei::call::is_huawei_path(req.uri().path()) {
             return self.with_version(self.handle_huawei(req, peer).await);
@@ -423,23 +417,56 @@ impl Gateway {
         req: Request<Incoming>,
     ) -> Result<Response<Body>, Error> {
         let (parts, body) = req.into_parts();
-        let body = read_body(body, self.max_body).await?;
+        let body = read_body(&parts.headers, body, self.max_body).await?;
 
         ctx.phase = Phase::Parse;
         let call = AliyunCall::parse(&parts, body)?;
         ctx.action = Some(call.action.clone());
         ctx.xml = call.wants_xml();
         ctx.key_id = Some(call.access_key_id().to_owned());
+        // One reading of the call, or none: anything the provider could
+        // read differently (repeated or re-cased names, duplicated
+        // headers, a V3 signature that leaves out what the call is) is
+        // refused before it is trusted.
+        aliyun::strict::check_params(&call)?;
+        aliyun::strict::check_headers(&call, &parts.headers)?;
 
         ctx.phase = Phase::Authenticate;
-        let who = self
-            .auth
-            .authenticate(&call, &self.keys, time::OffsetDateTime::now_utc())?;
+        let now = time::OffsetDateTime::now_utc();
+        let who = self.auth.verify(&call, &self.keys, now)?;
         ctx.who = Some(who.clone());
 
         ctx.phase = Phase::Authorize;
+        // Unknown means refused: an action the catalog does not list is
+        // never forwarded, whatever the permission rule for unlisted APIs
+        // says (that rule decides permission codes, not what may reach the
+        // provider under the partner's key).
+        let entry = self.catalogued(&call)?;
         self.authz
             .check_aliyun(&call, &who, ctx.peer, &self.metrics, &ctx.request_id)?;
+        // The nonce is consumed only now, by a call that is signed and
+        // allowed: a key refused everything cannot fill the replay memory.
+        ctx.phase = Phase::Authenticate;
+        self.auth.remember_nonce(&call, now)?;
+
+        if entry.kind == crate::catalog::Kind::Purchase {
+            // Money moves: the call must read one way only (what is priced
+            // is what is forwarded), and the gateway must know how to
+            // read it at all.
+            ctx.phase = Phase::Parse;
+            if !aliyun::purchase::readable(&call.version, &call.action) {
+                return Err(Error::customer(
+                    StatusCode::FORBIDDEN,
+                    "Forbidden.Unpriced",
+                    format!(
+                        "Tollgate cannot price {} yet, so it cannot hold it against the budget; nothing was bought.",
+                        call.action
+                    ),
+                    "budget_unpriced",
+                ));
+            }
+            aliyun::purchase::check(&call)?;
+        }
 
         ctx.phase = Phase::Classify;
         let upstream = self
@@ -458,7 +485,7 @@ impl Gateway {
             })?;
 
         ctx.phase = Phase::Reserve;
-        let kind = self.kind_of(&call);
+        let kind = Some(entry.kind);
         self.ledger.gate(&call, &who, kind).await?;
 
         let pricing = self.pricing_for(&call, &who)?;
@@ -570,11 +597,31 @@ impl Gateway {
         Ok(resp)
     }
 
-    /// The catalog's kind of the call (purchase, budget, ...), if listed.
-    fn kind_of(&self, call: &AliyunCall) -> Option<crate::catalog::Kind> {
+    /// The catalog's entry for the call, or the provider's own answer for
+    /// an API that does not exist (`InvalidAction.NotFound`, 404; an
+    /// unknown product's `Version` is `InvalidVersion`): nothing
+    /// uncatalogued reaches the provider.
+    fn catalogued(&self, call: &AliyunCall) -> Result<&crate::catalog::Entry, Error> {
         match self.authz.catalog().aliyun(&call.version, &call.action) {
-            crate::catalog::AliyunClass::Listed(entry) => Some(entry.kind),
-            _ => None,
+            crate::catalog::AliyunClass::Listed(entry) => Ok(entry),
+            crate::catalog::AliyunClass::Unlisted(_) => Err(Error::customer(
+                StatusCode::NOT_FOUND,
+                "InvalidAction.NotFound",
+                format!(
+                    "Specified api is not found, please check your url and method: {} is not served through this gateway.",
+                    call.action
+                ),
+                "unserved_action",
+            )),
+            crate::catalog::AliyunClass::UnknownProduct => Err(Error::customer(
+                StatusCode::BAD_REQUEST,
+                "InvalidVersion",
+                format!(
+                    "Specified parameter Version \"{}\" is not valid.",
+                    call.version
+                ),
+                "no_route",
+            )),
         }
     }
 
@@ -647,21 +694,49 @@ fn customers_base(path: &Path) -> &Path {
     path.parent().unwrap_or(Path::new("."))
 }
 
-async fn read_body(body: Incoming, max: usize) -> Result<Bytes, Error> {
-    match Limited::new(body, max).collect().await {
-        Ok(b) => Ok(b.to_bytes()),
-        Err(e)
+/// How long a client may take to send its whole body once the head has
+/// arrived: 10 s. A legitimate body is at most a few KiB and arrives with
+/// the head; a client trickling one byte at a time would otherwise hold a
+/// request thread's connection and buffer for as long as it likes.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads the whole body: refused at once when `Content-Length` already says
+/// it is larger than `max` (nothing is read), when more than `max` bytes
+/// arrive, or when it takes longer than [`BODY_READ_TIMEOUT`].
+async fn read_body(headers: &http::HeaderMap, body: Incoming, max: usize) -> Result<Bytes, Error> {
+    let too_large = || {
+        Error::customer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestTooLarge",
+            format!("The request body is larger than {max} bytes."),
+            "body_too_large",
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, max).collect()).await {
+        Err(_) => Err(Error::customer(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeout",
+            format!(
+                "The request body did not arrive within {} s.",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
+            "body_timeout",
+        )),
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(e))
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            Err(Error::customer(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestTooLarge",
-                format!("The request body is larger than {max} bytes."),
-                "body_too_large",
-            ))
+            Err(too_large())
         }
-        Err(_) => Err(Error::customer(
+        Ok(Err(_)) => Err(Error::customer(
             StatusCode::BAD_REQUEST,
             "InvalidRequest",
             "The request body could not be read.",

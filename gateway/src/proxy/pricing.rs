@@ -310,7 +310,12 @@ impl Gateway {
                     };
                     (modules, "NewOrder", months, None)
                 } else {
-                    (modules, "Upgrade", 1, get("InstanceId"))
+                    // An upgrade names only what changes; where the
+                    // instance runs (for quota rules) is the instance's.
+                    let id = get("InstanceId").ok_or_else(|| Error::missing("InstanceId"))?;
+                    let (_, region) = self.instance_modules(upstream, uid, product, id).await?;
+                    instance_region = region;
+                    (modules, "Upgrade", 1, Some(id))
                 }
             }
             Purchase::Renew => {

@@ -19,6 +19,14 @@ use crate::Body;
 /// otherwise hold connections (and memory) forever.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Most connections one listener keeps open at once: 10,000. Each open
+/// connection costs a socket, buffers and a task; past the cap a new
+/// connection is closed at once (and counted in the log at debug level)
+/// instead of letting a flood of idle sockets exhaust file descriptors for
+/// everyone. Far above what one node serves (a few hundred keep-alive
+/// clients), so only a flood reaches it.
+pub const MAX_CONNECTIONS: usize = 10_000;
+
 /// How long shutdown waits for in-flight requests before dropping them.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -104,6 +112,8 @@ pub async fn serve_on<H, F>(
     let handler = Arc::new(handler);
     let mut stop = shutdown.subscribe();
     let tracker = TaskTracker::new();
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut refused: u64 = 0;
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -117,12 +127,23 @@ pub async fn serve_on<H, F>(
             },
             _ = stop.changed() => break,
         };
+        let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
+            refused += 1;
+            if refused.is_power_of_two() {
+                tracing::warn!(%peer, refused, "connection cap reached: closing new connections");
+            }
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let conn_stop = shutdown.subscribe();
         match &workers {
             None => {
-                tracker.spawn(connection(stream, peer, handler, conn_stop));
+                tracker.spawn(async move {
+                    connection(stream, peer, handler, conn_stop).await;
+                    drop(permit);
+                });
             }
             Some(workers) => {
                 // The socket moves to the worker's reactor: deregistered
@@ -143,6 +164,7 @@ pub async fn serve_on<H, F>(
                                 tracing::debug!(error = %e, %peer, "could not adopt a connection");
                             }
                         }
+                        drop(permit);
                     }));
             }
         }

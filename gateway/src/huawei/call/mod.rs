@@ -141,6 +141,33 @@ impl HuaweiCall {
         })
     }
 
+    /// Refuses a call that sends a security-relevant header twice: the
+    /// signature verifier and the body check (or BSS) could otherwise
+    /// each read a different copy, e.g. two `X-Sdk-Content-Sha256` values
+    /// let one body be verified and another forwarded. The gateway calls
+    /// this; the simulated BSS, like API Gateway, reads the last copy.
+    pub fn refuse_duplicate_headers(&self, headers: &HeaderMap) -> Result<(), Error> {
+        const ALWAYS: [&str; 8] = [
+            "authorization",
+            "host",
+            "content-type",
+            "x-sdk-date",
+            "x-sdk-content-sha256",
+            "x-domain-id",
+            "x-project-id",
+            "x-security-token",
+        ];
+        let signed = self.authorization.signed_headers.iter().map(String::as_str);
+        for name in ALWAYS.into_iter().chain(signed) {
+            if headers.get_all(name).iter().nth(1).is_some() {
+                return Err(auth_failed(format_args!(
+                    "header {name} is given more than once"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The AK the call claims (not yet verified).
     pub fn access_key_id(&self) -> &str {
         &self.authorization.access_key_id

@@ -243,7 +243,7 @@ impl HuaweiSide {
                 "Operation too frequent: this signed request was already received; sign it again to repeat it.",
                 "replay",
             )),
-            Err(NonceError::Full) => Err(Error::customer(
+            Err(NonceError::Full | NonceError::KeyFull) => Err(Error::customer(
                 http::StatusCode::TOO_MANY_REQUESTS,
                 "CBC.0250",
                 "Flow control: too many state-changing calls in the signature window; retry later.",

@@ -1,0 +1,495 @@
+//! Attacks that must fail: each test is one way a customer tried (in an
+//! adversarial review of the gateway) to buy more than was held, to buy
+//! past its budget or its permissions, or to make the gateway and the
+//! provider read one request two ways. Every test asserts what the
+//! simulated cloud recorded, so "refused" means "nothing was bought".
+//!
+//! Add the next finding here, as an attack with its expected refusal.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Method;
+use serde_json::Value;
+use tollgate::aliyun::outbound::{Freshness, OutboundCall, SigningKey};
+use tollgate::client::AliyunClient;
+use tollgate::config::OutboundScheme;
+
+use crate::support::*;
+
+fn priced_stack() -> Stack {
+    Stack::start_priced(
+        &policies().join("pricing/reference.wasm"),
+        &policies().join("pricing/reference.toml"),
+    )
+}
+
+/// Purchases the sim accepted.
+async fn bought(stack: &Stack) -> Vec<tollgate::sim::RecordedRequest> {
+    stack
+        .recorded()
+        .await
+        .into_iter()
+        .filter(|r| {
+            matches!(
+                r.action.as_str(),
+                "CreateInstance" | "ModifyInstance" | "RenewInstance" | "RunInstances"
+            )
+        })
+        .collect()
+}
+
+/// acme's holds, every state.
+async fn holds(stack: &Stack) -> Vec<Value> {
+    let (status, v) = admin(
+        stack,
+        Method::GET,
+        "/v1/budgets/acme/holds?state=all&limit=1000",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    v["holds"].as_array().cloned().unwrap_or_default()
+}
+
+/// A signed call with `query` in the URL and `form` in the body (both
+/// signed, as RPC signs every parameter).
+fn split_call(
+    client_key: (&str, &str),
+    stack: &Stack,
+    action: &str,
+    query: &[(&str, &str)],
+    form: &[(&str, &str)],
+) -> http::Request<tollgate::Body> {
+    let owned = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    OutboundCall {
+        method: Method::POST,
+        action: action.to_owned(),
+        version: BSS.to_owned(),
+        query: owned(query),
+        form: owned(form),
+    }
+    .sign(
+        OutboundScheme::Rpc,
+        &stack.gateway.addr.to_string(),
+        SigningKey {
+            access_key_id: client_key.0,
+            secret: client_key.1,
+        },
+        &Freshness::now(),
+    )
+}
+
+const BUY_40G: &[(&str, &str)] = &[
+    ("ProductCode", "oss"),
+    ("SubscriptionType", "Subscription"),
+    ("Period", "12"),
+    ("Parameter.1.Code", "PackageCode"),
+    ("Parameter.1.Value", "standard_40G"),
+    ("Parameter.2.Code", "Region"),
+    ("Parameter.2.Value", "cn-hangzhou"),
+];
+
+#[tokio::test]
+async fn one_purchase_read_two_ways_is_refused_and_nothing_is_bought() {
+    let stack = priced_stack();
+    let acme = stack.acme();
+    let secret = secret("acme.secret");
+
+    // 1. The same parameter twice in the query: the gateway would price
+    // one value, the provider buy the other.
+    let mut repeated = BUY_40G.to_vec();
+    repeated.push(("Parameter.1.Value", "standard_1T"));
+    let r = acme
+        .call("CreateInstance", BSS, &repeated)
+        .await
+        .expect("call");
+    assert_eq!(r.status, 400, "{}", r.json);
+    assert_eq!(r.code(), "InvalidParameter.Duplicate", "{}", r.json);
+
+    // 2. One value in the query, another in the form body.
+    let req = split_call(
+        (ACME_AK, &secret),
+        &stack,
+        "CreateInstance",
+        BUY_40G,
+        &[("Parameter.1.Value", "standard_1T")],
+    );
+    let r = acme.send(req).await.expect("split");
+    assert_eq!(r.code(), "InvalidParameter.Duplicate", "{}", r.json);
+
+    // 3. Re-cased.
+    let mut recased = BUY_40G.to_vec();
+    recased.push(("parameter.1.value", "standard_1T"));
+    let r = acme
+        .call("CreateInstance", BSS, &recased)
+        .await
+        .expect("call");
+    assert_eq!(r.code(), "InvalidParameter.Duplicate", "{}", r.json);
+
+    // 4. The same property code under two indexes (a second Region the
+    // quota rule never saw).
+    let mut two_regions = BUY_40G.to_vec();
+    two_regions.extend([
+        ("Parameter.3.Code", "Region"),
+        ("Parameter.3.Value", "ap-southeast-1"),
+    ]);
+    let r = acme
+        .call("CreateInstance", BSS, &two_regions)
+        .await
+        .expect("call");
+    assert_eq!(r.code(), "InvalidParameter.Duplicate", "{}", r.json);
+
+    // 5. An index gap, an unknown parameter, an enumeration in the
+    // wrong case.
+    let mut gap = BUY_40G.to_vec();
+    gap.extend([("Parameter.4.Code", "X"), ("Parameter.4.Value", "y")]);
+    let mut unknown = BUY_40G.to_vec();
+    unknown.push(("Quantity", "25"));
+    let mut lower = BUY_40G.to_vec();
+    lower[1] = ("SubscriptionType", "subscription");
+    for (what, params) in [("gap", gap), ("unknown", unknown), ("lower case", lower)] {
+        let r = acme
+            .call("CreateInstance", BSS, &params)
+            .await
+            .expect("call");
+        assert_eq!(r.status, 400, "{what}: {}", r.json);
+    }
+
+    // 6. Owner fields in another spelling never reach the provider.
+    for field in ["ownerid", "OwnerID", "securitytoken"] {
+        let mut p = BUY_40G.to_vec();
+        p.push((field, GLOBEX_UID));
+        let r = acme.call("CreateInstance", BSS, &p).await.expect("call");
+        assert_eq!(r.status, 400, "{field}: {}", r.json);
+    }
+
+    assert!(
+        bought(&stack).await.is_empty(),
+        "nothing two-faced was bought"
+    );
+    assert!(holds(&stack).await.is_empty(), "nothing was held");
+
+    // The honest purchase: the hold is the partner price of exactly what
+    // the sim recorded as bought.
+    let quote = acme
+        .call(
+            "GetSubscriptionPrice",
+            BSS,
+            &[
+                ("ProductCode", "oss"),
+                ("SubscriptionType", "Subscription"),
+                ("OrderType", "NewOrder"),
+                ("ServicePeriodQuantity", "12"),
+                ("ServicePeriodUnit", "Month"),
+                ("Quantity", "1"),
+                ("Region", "cn-hangzhou"),
+                ("ModuleList.1.ModuleCode", "PackageCode"),
+                ("ModuleList.1.Config", "PackageCode:standard_40G"),
+            ],
+        )
+        .await
+        .expect("quote");
+    assert_eq!(quote.status, 200, "{}", quote.json);
+    let partner: rust_decimal::Decimal = quote.json["Data"]["TradePrice"]
+        .to_string()
+        .parse()
+        .expect("decimal price");
+    let r = acme
+        .call("CreateInstance", BSS, BUY_40G)
+        .await
+        .expect("honest");
+    assert_eq!(r.status, 200, "{}", r.json);
+    let bought = bought(&stack).await;
+    assert_eq!(bought.len(), 1);
+    let values: Vec<&str> = bought[0]
+        .params
+        .iter()
+        .filter(|(k, _)| k.starts_with("Parameter."))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(
+        values,
+        ["PackageCode", "standard_40G", "Region", "cn-hangzhou"]
+    );
+    let h = holds(&stack).await;
+    assert_eq!(h.len(), 1, "{h:?}");
+    let held: rust_decimal::Decimal = h[0]["amount"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| h[0]["amount"].to_string())
+        .parse()
+        .expect("held amount");
+    assert_eq!(held, partner, "held = partner price of what was bought");
+}
+
+#[tokio::test]
+async fn an_upgrade_is_held_and_obeys_a_frozen_budget() {
+    let stack = priced_stack();
+    let acme = stack.acme();
+    let r = acme
+        .call("CreateInstance", BSS, BUY_40G)
+        .await
+        .expect("buy");
+    assert_eq!(r.status, 200, "{}", r.json);
+    let instance = r.json["Data"]["InstanceId"]
+        .as_str()
+        .expect("instance id")
+        .to_owned();
+    let upgrade = [
+        ("ProductCode", "oss"),
+        ("SubscriptionType", "Subscription"),
+        ("ModifyType", "Upgrade"),
+        ("InstanceId", instance.as_str()),
+        ("Parameter.1.Code", "PackageCode"),
+        ("Parameter.1.Value", "standard_500G"),
+    ];
+    let (s, v) = admin(
+        &stack,
+        Method::PUT,
+        "/v1/budgets/acme/status",
+        serde_json::json!({"status": "Freeze"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let r = acme
+        .call("ModifyInstance", BSS, &upgrade)
+        .await
+        .expect("frozen");
+    assert_eq!(r.status, 403, "a frozen budget buys no upgrade: {}", r.json);
+    assert!(
+        !bought(&stack)
+            .await
+            .iter()
+            .any(|b| b.action == "ModifyInstance"),
+        "the refused upgrade never reached the cloud"
+    );
+    let (s, v) = admin(
+        &stack,
+        Method::PUT,
+        "/v1/budgets/acme/status",
+        serde_json::json!({"status": "Normal"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let r = acme
+        .call("ModifyInstance", BSS, &upgrade)
+        .await
+        .expect("upgrade");
+    assert_eq!(r.status, 200, "{}", r.json);
+    let h = holds(&stack).await;
+    let upgrade_hold = h
+        .iter()
+        .find(|h| h["action"] == "ModifyInstance")
+        .unwrap_or_else(|| panic!("the upgrade was held: {h:?}"));
+    assert_ne!(
+        upgrade_hold["amount"].to_string(),
+        "\"0\"",
+        "{upgrade_hold}"
+    );
+    assert_ne!(
+        upgrade_hold["amount"].to_string(),
+        "\"0.00\"",
+        "{upgrade_hold}"
+    );
+}
+
+#[tokio::test]
+async fn actions_outside_the_catalog_never_reach_the_provider() {
+    let stack = Stack::start();
+    let acme = stack.acme();
+    // Each of these costs money or shows the partner's own account data
+    // at the real provider.
+    for (action, version) in [
+        ("QueryAccountBalance", BSS),
+        ("QueryInstanceBill", BSS),
+        ("CreateResourcePackage", BSS),
+        ("RenewResourcePackage", BSS),
+        ("CreateInstance", ECS),
+        ("RenewInstance", ECS),
+        ("ModifyPrepayInstanceSpec", ECS),
+        ("PurchaseReservedInstancesOffering", ECS),
+    ] {
+        let r = acme.call(action, version, &[]).await.expect("call");
+        assert_eq!(r.status, 404, "{action}: {}", r.json);
+        assert_eq!(r.code(), "InvalidAction.NotFound", "{action}");
+    }
+    assert!(stack.recorded().await.is_empty(), "nothing was forwarded");
+}
+
+#[tokio::test]
+async fn pay_as_you_go_is_held_and_needs_budget() {
+    let stack = priced_stack();
+    let acme = stack.acme();
+    // Leave acme almost nothing.
+    let (s, v) = admin(
+        &stack,
+        Method::PUT,
+        "/v1/budgets/acme/quota",
+        serde_json::json!({"amount": "1.00"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let r = acme
+        .call(
+            "RunInstances",
+            ECS,
+            &[
+                ("RegionId", "cn-hangzhou"),
+                ("InstanceType", "ecs.g6.xlarge"),
+                ("ImageId", "ubuntu_22_04_x64"),
+                ("InstanceChargeType", "PostPaid"),
+                ("InternetChargeType", "PayByBandwidth"),
+                ("InternetMaxBandwidthOut", "100"),
+                ("Amount", "20"),
+            ],
+        )
+        .await
+        .expect("payg");
+    assert_eq!(
+        r.status, 403,
+        "20 instances at their hourly rate do not fit in 1.00: {}",
+        r.json
+    );
+    assert!(bought(&stack).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_caller_burns_no_nonce_and_the_future_is_not_now() {
+    let stack = Stack::start();
+    // initech may query prices but not list orders.
+    let initech = stack.client("TGINITECHDEMOKEY1", "initech.secret", OutboundScheme::Rpc);
+    let fresh = Freshness::now();
+    let refused = initech.request_with(Method::POST, "QueryOrders", BSS, &[], &fresh);
+    let r = initech.send(refused).await.expect("refused");
+    assert_eq!(r.status, 403, "{}", r.json);
+    // The same nonce on a call it may make is not a replay: the refused
+    // call was never remembered.
+    let allowed = initech.request_with(
+        Method::POST,
+        "DescribePricingModule",
+        BSS,
+        &[("ProductCode", "oss"), ("SubscriptionType", "Subscription")],
+        &fresh,
+    );
+    let r = initech.send(allowed).await.expect("allowed");
+    assert_ne!(r.code(), "SignatureNonceUsed", "{}", r.json);
+
+    // A signing time ten minutes ahead is refused.
+    let ahead = Freshness {
+        timestamp: tollgate::aliyun::format_timestamp(
+            time::OffsetDateTime::now_utc() + time::Duration::minutes(10),
+        ),
+        nonce: uuid::Uuid::new_v4().to_string(),
+    };
+    let acme = stack.acme();
+    let r = acme
+        .send(acme.request_with(Method::POST, "QueryOrders", BSS, &[], &ahead))
+        .await
+        .expect("ahead");
+    assert_eq!(r.code(), "InvalidTimeStamp.Expired", "{}", r.json);
+}
+
+#[tokio::test]
+async fn duplicated_headers_and_oversized_or_slow_bodies_are_refused() {
+    let stack = Stack::start();
+    let acme = stack.acme();
+    // Two Content-Types: which one decides whether the body is a form?
+    let mut req = acme.request("QueryOrders", BSS, &[]);
+    req.headers_mut().append(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    req.headers_mut().append(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain"),
+    );
+    let r = acme.send(req).await.expect("two types");
+    assert_eq!(r.code(), "InvalidParameter.Duplicate", "{}", r.json);
+
+    // Huawei: two X-Sdk-Content-Sha256 headers, one for the verifier, one
+    // for the body check.
+    let hw = tollgate::huawei::outbound::signed_request(
+        &tollgate::huawei::outbound::OutboundCall {
+            method: Method::GET,
+            raw_path: "/v2/orders/customer-orders",
+            raw_query: "limit=10",
+            domain_id: Some("0a7c3b2f3d80d4a20f7ac004cbde0001"),
+            extra_headers: vec![
+                ("x-sdk-content-sha256".into(), "UNSIGNED-PAYLOAD".into()),
+                (
+                    "x-sdk-content-sha256".into(),
+                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
+                ),
+            ],
+            content_type: None,
+            body: Bytes::new(),
+        },
+        "http",
+        &stack.gateway.addr.to_string(),
+        tollgate::huawei::outbound::HuaweiKey {
+            access_key_id: "TGHWACMECUSTOMER0001",
+            secret: &secret("huawei/acme-customer.sk"),
+        },
+        &tollgate::huawei::call::format_sdk_date(time::OffsetDateTime::now_utc()),
+    );
+    let r = acme.send(hw).await.expect("huawei");
+    assert_eq!(r.status, 401, "{}", r.json);
+    assert_eq!(r.json["error_code"], "APIG.0301", "{}", r.json);
+
+    // A Content-Length over the cap is refused before a byte is read.
+    let started = Instant::now();
+    let (status, body) = raw_exchange(
+        stack.gateway.addr,
+        "POST /?Action=QueryOrders HTTP/1.1\r\nHost: gw\r\nContent-Length: 999999999\r\n\r\n",
+    )
+    .await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status} {body}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // A body that never finishes is cut off after the body timeout.
+    let started = Instant::now();
+    let (status, _) = raw_exchange(
+        stack.gateway.addr,
+        "POST /?Action=QueryOrders HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\nAction=",
+    )
+    .await;
+    assert!(status.starts_with("HTTP/1.1 408"), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert!(stack.recorded().await.is_empty());
+}
+
+/// Writes `head` on a fresh connection (leaving it open) and reads the
+/// answer's status line and body.
+async fn raw_exchange(addr: std::net::SocketAddr, head: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(head.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(20), s.read(&mut chunk)).await {
+            Ok(Ok(0)) | Err(_) => break,
+            Ok(Ok(n)) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            Ok(Err(_)) => break,
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.lines().next().unwrap_or("").to_owned();
+    (status, text)
+}
+
+#[allow(dead_code)]
+fn _client_type_check(c: &AliyunClient) -> &AliyunClient {
+    c
+}
