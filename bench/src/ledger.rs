@@ -121,6 +121,7 @@ async fn measure(
                     official: Some(price),
                     provider: Provider::Alibaba,
                     provider_ref: None,
+                    replay_key: None,
                     now,
                     forward_deadline: now + 30_000,
                     expires_at: now + 900_000,

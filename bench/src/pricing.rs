@@ -586,6 +586,8 @@ fn toml_str(p: &Path) -> String {
 
 /// One gateway of the proxy section.
 struct Gw {
+    /// Its admin listener (for `/metrics`).
+    admin: Option<std::net::SocketAddr>,
     _proc: Tollgate,
     target: Target,
     signer: Signer,
@@ -632,6 +634,9 @@ async fn proxy_section(
     );
     let dir = TempDir::new("pricing-proxy")?;
     let sim = Tollgate::sim(&tollgate, policies, dir.path())?;
+    let admin_token = std::fs::read_to_string(policies.join("secrets/admin.token"))?
+        .trim()
+        .to_owned();
     let mut gateways = Vec::new();
     for (name, cache) in SCENARIOS {
         let priced = cache.is_some();
@@ -650,6 +655,9 @@ customers_file = {customers}
 listen = "127.0.0.1:0"
 host_id = "tollgate.bench"
 nonce_capacity = 8000000
+[admin]
+listen = "127.0.0.1:0"
+secret_file = {admin_token}
 [partner.aliyun]
 access_key_id = "{PARTNER_AK}"
 secret_file = {partner_secret}
@@ -661,6 +669,7 @@ signature = "rpc"
 {pricing}"#,
             customers = toml_str(&policies.join("customers.toml")),
             partner_secret = toml_str(&policies.join("secrets/partner-aliyun.secret")),
+            admin_token = toml_str(&policies.join("secrets/admin.token")),
             sim = sim.addr,
         );
         // Each gateway in its own folder: the budget ledger's database lives
@@ -704,6 +713,7 @@ signature = "rpc"
             anyhow::ensure!(text.contains("91.8"), "the answer is not official: {text}");
         }
         gateways.push(Gw {
+            admin: proc.admin,
             _proc: proc,
             target,
             signer,
@@ -756,7 +766,10 @@ signature = "rpc"
             if i > 0 && round + 1 == ROUNDS {
                 // The gateway's own histogram of the module work per priced
                 // request (instantiate, price, bundle, checks), under load.
-                if let Ok(text) = metrics_text(gw.target.addr).await {
+                if let Some(Ok(text)) = match gw.admin {
+                    Some(admin) => Some(metrics_text(admin, &admin_token).await),
+                    None => None,
+                } {
                     let get = |name: &str| {
                         text.lines()
                             .find(|l| l.starts_with(name))
@@ -810,13 +823,14 @@ signature = "rpc"
     })
 }
 
-/// `GET /metrics` of a gateway.
-async fn metrics_text(addr: std::net::SocketAddr) -> anyhow::Result<String> {
+/// `GET /metrics` of a gateway (its admin listener, with the token).
+async fn metrics_text(addr: std::net::SocketAddr, token: &str) -> anyhow::Result<String> {
     use http_body_util::BodyExt as _;
     let mut conn = load::connect(addr).await?;
     let req = http::Request::builder()
         .uri("/metrics")
         .header(http::header::HOST, addr.to_string())
+        .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
         .body(tollgate::Body::default())?;
     let resp = conn.send_request(req).await?;
     let body = resp.into_body().collect().await?.to_bytes();

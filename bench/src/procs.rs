@@ -54,6 +54,8 @@ pub struct Tollgate {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Its admin listener, when it has one (announced before the main one).
+    pub admin: Option<SocketAddr>,
     /// Its stderr.
     pub log: PathBuf,
 }
@@ -93,10 +95,19 @@ impl Tollgate {
                 }
             }
         });
-        match rx.recv_timeout(START_TIMEOUT) {
+        // The admin listener (if any) announces itself before the main one.
+        let mut admin = None;
+        let main = loop {
+            match rx.recv_timeout(START_TIMEOUT) {
+                Ok(ready) if ready.role == "admin" => admin = Some(ready.addr),
+                other => break other,
+            }
+        };
+        match main {
             Ok(ready) => Ok(Self {
                 child,
                 addr: ready.addr,
+                admin,
                 log,
             }),
             Err(_) => {

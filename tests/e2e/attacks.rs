@@ -493,3 +493,136 @@ async fn raw_exchange(addr: std::net::SocketAddr, head: &str) -> (String, String
 fn _client_type_check(c: &AliyunClient) -> &AliyunClient {
     c
 }
+
+/// A ledger section for `db` and the PostgreSQL schema to drop after.
+fn ledger_on(postgres: bool) -> Option<(String, Option<String>)> {
+    if !postgres {
+        return Some((String::new(), None));
+    }
+    let url = std::env::var("TOLLGATE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    if url.is_none() {
+        eprintln!("PostgreSQL attack test not run: TOLLGATE_TEST_POSTGRES_URL is not set");
+        return None;
+    }
+    let schema = format!("tg_attack_{}", uuid::Uuid::new_v4().simple());
+    Some((
+        format!(
+            "backend = \"postgres\"\nurl_env = \"TOLLGATE_TEST_POSTGRES_URL\"\nschema = \"{schema}\""
+        ),
+        Some(schema),
+    ))
+}
+
+async fn drop_schema(schema: Option<String>) {
+    if let (Some(schema), Ok(url)) = (schema, std::env::var("TOLLGATE_TEST_POSTGRES_URL")) {
+        let store = tollgate::ledger::PgStore::new(&url, &schema, 1).expect("pool");
+        store.drop_schema().await.expect("drop schema");
+    }
+}
+
+/// A captured purchase without a `ClientToken`, replayed after the gateway
+/// restarted (its in-memory nonce cache is empty then): the ledger
+/// remembers the signed call with its hold, so nothing is bought twice.
+async fn a_purchase_replayed_after_a_restart_buys_nothing(postgres: bool) {
+    let Some((ledger, schema)) = ledger_on(postgres) else {
+        return;
+    };
+    let mut stack = Stack::start_tuned(&ledger, "");
+    let fresh = Freshness::now();
+    let captured = |stack: &Stack| {
+        let acme = stack.acme();
+        let req = acme.request_with(Method::POST, "CreateInstance", BSS, BUY_40G, &fresh);
+        (acme, req)
+    };
+    let (acme, req) = captured(&stack);
+    let r = acme.send(req).await.expect("first");
+    assert_eq!(r.status, 200, "{}", r.json);
+    stack.restart_gateway();
+    let (acme, req) = captured(&stack);
+    let r = acme.send(req).await.expect("replay");
+    assert_eq!(r.code(), "SignatureNonceUsed", "{}", r.json);
+    assert_eq!(bought(&stack).await.len(), 1, "bought once");
+    let h = holds(&stack).await;
+    assert_eq!(h.len(), 1, "held once: {h:?}");
+    drop(stack);
+    drop_schema(schema).await;
+}
+
+#[tokio::test]
+async fn a_purchase_replayed_after_a_restart_buys_nothing_on_sqlite() {
+    a_purchase_replayed_after_a_restart_buys_nothing(false).await;
+}
+
+#[tokio::test]
+async fn a_purchase_replayed_after_a_restart_buys_nothing_on_postgres() {
+    a_purchase_replayed_after_a_restart_buys_nothing(true).await;
+}
+
+/// The same for a Huawei auto-paid renewal: Huawei signatures carry no
+/// nonce, so the signature itself is the replay key.
+#[tokio::test]
+async fn a_huawei_renewal_replayed_after_a_restart_renews_nothing() {
+    let mut stack = Stack::start();
+    let first_authority = stack.gateway.addr.to_string();
+    let list = crate::huawei::Hw::acme(&stack)
+        .call(
+            Method::POST,
+            "/v2/orders/suscriptions/resources/query",
+            Some(serde_json::json!({})),
+        )
+        .await;
+    let ecs = list.body["data"][0]["resource_id"]
+        .as_str()
+        .expect("ecs")
+        .to_owned();
+    let body = serde_json::json!({"resource_ids": [ecs], "period_type": 2, "period_num": 1, "is_auto_pay": 1})
+        .to_string();
+    let date = tollgate::huawei::call::format_sdk_date(time::OffsetDateTime::now_utc());
+    let sk = secret("huawei/acme-customer.sk");
+    // The captured request, as first sent (Host and all), aimed at `to`.
+    let captured = |to: std::net::SocketAddr| {
+        let mut req = tollgate::huawei::outbound::signed_request(
+            &tollgate::huawei::outbound::OutboundCall {
+                method: Method::POST,
+                raw_path: "/v2/orders/subscriptions/resources/renew",
+                raw_query: "",
+                domain_id: Some(ACME_DOMAIN),
+                extra_headers: vec![],
+                content_type: Some("application/json;charset=UTF-8"),
+                body: Bytes::from(body.clone()),
+            },
+            "http",
+            &first_authority,
+            tollgate::huawei::outbound::HuaweiKey {
+                access_key_id: ACME_HW_AK,
+                secret: &sk,
+            },
+            &date,
+        );
+        *req.uri_mut() = format!("http://{to}/v2/orders/subscriptions/resources/renew")
+            .parse()
+            .expect("uri");
+        req
+    };
+    let client = stack.acme();
+    let r = client
+        .send(captured(stack.gateway.addr))
+        .await
+        .expect("renew");
+    assert_eq!(r.status, 200, "{}", r.json);
+    stack.restart_gateway();
+    let r = client
+        .send(captured(stack.gateway.addr))
+        .await
+        .expect("replay");
+    assert_eq!(r.json["error_code"], "CBC.99008040", "{}", r.json);
+    let renewals = stack
+        .recorded()
+        .await
+        .iter()
+        .filter(|r| r.action == "RenewalResources")
+        .count();
+    assert_eq!(renewals, 1, "renewed once");
+}

@@ -502,6 +502,7 @@ impl PgStore {
                         &h.expires_at,
                         &h.provider.as_str(),
                         &h.provider_ref,
+                        &h.replay_key,
                     ],
                 )
                 .await;
@@ -513,6 +514,9 @@ impl PgStore {
                 // A concurrent purchase with the same token won the race:
                 // the statement was rolled back; the next round finds it.
                 Err(e) if unique_on(&e, "holds_token") => {}
+                // This very signed call made a hold before (here or on
+                // another replica, before or after a restart).
+                Err(e) if unique_on(&e, "holds_replay_key") => return Err(LedgerError::Replayed),
                 Err(e) => return Err(pg(e)),
             }
         }
@@ -532,6 +536,18 @@ impl PgStore {
                 self.alarm_pass(&b.customer, h.now).await?;
             }
             return Ok(Reserved::New(b));
+        }
+        // No budget row was updated. With a token, a concurrent copy of
+        // this purchase may have won the budget row first: its hold was
+        // invisible to this statement's snapshot (taken before the winner
+        // committed), while the budget check re-ran on the winner's row
+        // and found no room. A fresh read sees the winner: the copy is told
+        // `LastTokenProcessing` (or replayed), never "nothing was bought"
+        // while its twin buys.
+        if let Some(token) = &h.client_token
+            && let Some(existing) = self.hold_by_token(h.customer.clone(), token.clone()).await?
+        {
+            return Ok(Reserved::Existing(Box::new(existing)));
         }
         Err(self.diagnose(&h).await)
     }
@@ -923,9 +939,9 @@ WITH existing AS (
 ), h AS (
     INSERT INTO holds (id, customer, amount, currency, client_token, fingerprint, request_id, action,
                        product, official, state, created_at, forward_deadline, expires_at,
-                       provider, provider_ref)
+                       provider, provider_ref, replay_key)
     SELECT $6::TEXT, $1, $2, $4, $5::TEXT, $7::TEXT, $8::TEXT, $9::TEXT, $10::TEXT, $11::BIGINT, 'held', $3,
-           $12::BIGINT, $13::BIGINT, $14::TEXT, $15::TEXT
+           $12::BIGINT, $13::BIGINT, $14::TEXT, $15::TEXT, $16::TEXT
     FROM b
     RETURNING id
 ), e AS (

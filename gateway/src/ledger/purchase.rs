@@ -667,6 +667,15 @@ pub fn refusal(e: &LedgerError, customer: &str) -> Error {
             ),
             "budget_insufficient",
         ),
+        // The same signed call already made a hold (before a restart, or
+        // on another replica): a replay, whatever the in-memory cache
+        // remembers.
+        LedgerError::Replayed => Error::customer(
+            StatusCode::BAD_REQUEST,
+            "SignatureNonceUsed",
+            "Specified signature nonce was used already.",
+            "nonce_replay",
+        ),
         LedgerError::Currency { budget, amount } => Error::customer(
             StatusCode::FORBIDDEN,
             "InvalidAccountStatus.CurrencyMismatch",
@@ -846,6 +855,11 @@ impl Ledger {
             official: price.official,
             provider: super::Provider::Alibaba,
             provider_ref: None,
+            replay_key: Some(super::types::replay_key(
+                super::Provider::Alibaba,
+                call.access_key_id(),
+                call.nonce(),
+            )),
             now,
             forward_deadline: now.saturating_add(forward_ms),
             expires_at: now.saturating_add(expiry_ms),

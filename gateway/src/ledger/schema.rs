@@ -37,6 +37,11 @@ pub const SQLITE: &[Migration] = &[
         name: "hold_provider",
         sql: include_str!("schema/sqlite_0002_hold_provider.sql"),
     },
+    Migration {
+        version: 3,
+        name: "hold_replay_key",
+        sql: include_str!("schema/sqlite_0003_hold_replay_key.sql"),
+    },
 ];
 
 /// PostgreSQL migrations.
@@ -50,6 +55,11 @@ pub const POSTGRES: &[Migration] = &[
         version: 2,
         name: "hold_provider",
         sql: include_str!("schema/postgres_0002_hold_provider.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "hold_replay_key",
+        sql: include_str!("schema/postgres_0003_hold_replay_key.sql"),
     },
 ];
 

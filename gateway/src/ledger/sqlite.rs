@@ -1004,8 +1004,8 @@ fn reserve(c: &Connection, h: &NewHold) -> Result<Reserved, LedgerError> {
     c.prepare_cached(
         "INSERT INTO holds (id, customer, amount, currency, client_token, fingerprint, request_id, action,
                             product, official, state, created_at, forward_deadline, expires_at,
-                            provider, provider_ref)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'held', ?11, ?12, ?13, ?14, ?15)",
+                            provider, provider_ref, replay_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'held', ?11, ?12, ?13, ?14, ?15, ?16)",
     )
     .map_err(db)?
     .execute(params![
@@ -1024,8 +1024,19 @@ fn reserve(c: &Connection, h: &NewHold) -> Result<Reserved, LedgerError> {
         h.expires_at,
         h.provider.as_str(),
         h.provider_ref,
+        h.replay_key,
     ])
-    .map_err(db)?;
+    .map_err(|e| match &e {
+        // The same signed call made a hold before (the savepoint rolls
+        // the budget update back with this error).
+        rusqlite::Error::SqliteFailure(f, Some(msg))
+            if f.code == rusqlite::ErrorCode::ConstraintViolation
+                && msg.contains("holds.replay_key") =>
+        {
+            LedgerError::Replayed
+        }
+        _ => db(e),
+    })?;
     append(
         c,
         &b,

@@ -67,6 +67,7 @@ fn new_hold(customer: &str, amount: Micros, token: Option<&str>, now: i64) -> Ne
         official: Some(amount),
         provider: Provider::Alibaba,
         provider_ref: None,
+        replay_key: None,
         now,
         forward_deadline: now + 10_000,
         expires_at: now + 900_000,
@@ -417,6 +418,88 @@ async fn a_client_token_never_holds_twice(store: &Store) {
     ));
     consistent(&store, "acme").await;
     consistent(&store, "globex").await;
+}
+
+async fn a_signed_call_holds_once_ever(store: &Store) {
+    let now = now_ms();
+    store
+        .create_budget("acme", "CNY", amount("1000"), None, now)
+        .await
+        .expect("create");
+    let key = crate::ledger::types::replay_key(Provider::Alibaba, "TGACME", "nonce-1");
+    let with_key = |k: &str| NewHold {
+        replay_key: Some(k.to_owned()),
+        ..new_hold("acme", amount("10"), None, now)
+    };
+    let first = with_key(&key);
+    assert!(matches!(
+        store.reserve(first.clone()).await,
+        Ok(Reserved::New(_))
+    ));
+    // The same signed call again (after a restart, on another replica):
+    // refused, and nothing more is held.
+    assert!(matches!(
+        store.reserve(with_key(&key)).await,
+        Err(LedgerError::Replayed)
+    ));
+    assert_eq!(
+        store.budget("acme").await.unwrap().unwrap().held,
+        amount("10")
+    );
+    // Settled or not, the key stays used.
+    store
+        .release(&first.id, "refused", false, now)
+        .await
+        .expect("release");
+    assert!(matches!(
+        store.reserve(with_key(&key)).await,
+        Err(LedgerError::Replayed)
+    ));
+    // Another nonce of the same key, and holds without a key, are free.
+    let other = crate::ledger::types::replay_key(Provider::Alibaba, "TGACME", "nonce-2");
+    assert!(matches!(
+        store.reserve(with_key(&other)).await,
+        Ok(Reserved::New(_))
+    ));
+    for _ in 0..2 {
+        assert!(matches!(
+            store
+                .reserve(new_hold("acme", amount("1"), None, now))
+                .await,
+            Ok(Reserved::New(_))
+        ));
+    }
+    consistent(store, "acme").await;
+}
+
+async fn copies_of_the_last_affordable_purchase_are_told_it_is_processing(store: &Store) {
+    let now = now_ms();
+    // Room for exactly one purchase: the copies that lose the race must
+    // find the winner's hold, never "not enough balance".
+    store
+        .create_budget("acme", "CNY", amount("10"), None, now)
+        .await
+        .expect("create");
+    let store = Arc::new(store.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            store
+                .reserve(new_hold("acme", amount("10"), Some("tok-last"), now_ms()))
+                .await
+        });
+    }
+    let (mut new, mut existing) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        match r.expect("task") {
+            Ok(Reserved::New(_)) => new += 1,
+            Ok(Reserved::Existing(_)) => existing += 1,
+            Err(e) => panic!("a copy of the purchase was refused: {e}"),
+        }
+    }
+    assert_eq!((new, existing), (1, 29));
+    consistent(&store, "acme").await;
 }
 
 async fn frozen_budgets_refuse_purchases_but_read(store: &Store) {
@@ -770,6 +853,8 @@ on_both_backends!(
     holds_commit_release_and_refuse,
     exactly_n_of_500_concurrent_purchases_fit,
     a_client_token_never_holds_twice,
+    a_signed_call_holds_once_ever,
+    copies_of_the_last_affordable_purchase_are_told_it_is_processing,
     frozen_budgets_refuse_purchases_but_read,
     alarms_fire_once_per_crossing,
     the_entry_log_recomputes_every_balance,

@@ -287,6 +287,10 @@ pub struct NewHold {
     pub provider: Provider,
     /// What reconciling it needs to ask (see [`Hold::provider_ref`]).
     pub provider_ref: Option<String>,
+    /// The signed call's replay key (see [`replay_key`]): unique across the
+    /// ledger, so the same signed purchase can never be held twice, after
+    /// a restart or on another replica.
+    pub replay_key: Option<String>,
     /// Unix ms.
     pub now: i64,
     /// Unix ms.
@@ -424,6 +428,9 @@ pub enum LedgerError {
     /// No such hold.
     #[error("no hold {0}")]
     NoHold(String),
+    /// A hold was already made by this very signed call (its replay key).
+    #[error("this signed call was already accepted once")]
+    Replayed,
     /// The provider order is already attached to another hold.
     #[error("order {0} is already attached to another hold")]
     OrderClaimed(String),
@@ -436,6 +443,18 @@ pub enum LedgerError {
     /// The database failed (message without secrets).
     #[error("ledger database: {0}")]
     Db(String),
+}
+
+/// The replay key of a signed call: `provider:` + SHA-256 (hex) of the
+/// AccessKey id and the call's nonce (Alibaba) or signature (Huawei).
+/// Hashed so its length is fixed whatever the caller sent.
+pub fn replay_key(provider: Provider, access_key_id: &str, once: &str) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(access_key_id.len().to_le_bytes());
+    h.update(access_key_id.as_bytes());
+    h.update(once.as_bytes());
+    format!("{}:{}", provider.as_str(), hex::encode(h.finalize()))
 }
 
 /// Result of [`reserve`](super::Store::reserve).

@@ -52,7 +52,10 @@ pub(in crate::proxy) struct HwTicket {
 
 /// Ledger refusals in Huawei's vocabulary.
 fn in_huawei_terms(mut e: Error) -> Error {
-    e.code = if e.origin == Origin::Customer {
+    e.code = if e.reason == "nonce_replay" {
+        // The once-per-signature rule, as `HuaweiSide::once` answers it.
+        "CBC.99008040".into()
+    } else if e.origin == Origin::Customer {
         "CBC.18000016".into()
     } else {
         "CBC.0999".into()
@@ -191,6 +194,11 @@ impl Gateway {
                 }
                 .to_json(),
             ),
+            replay_key: Some(crate::ledger::types::replay_key(
+                Provider::Huawei,
+                call.access_key_id(),
+                &call.authorization.signature,
+            )),
             now,
             forward_deadline: now.saturating_add(forward_ms),
             expires_at: now.saturating_add(expiry_ms),
