@@ -626,3 +626,153 @@ async fn a_huawei_renewal_replayed_after_a_restart_renews_nothing() {
         .count();
     assert_eq!(renewals, 1, "renewed once");
 }
+
+/// Renewals are priced from what the instance is now: after an upgrade to
+/// 500 GB, a renewal holds what renewing a 500 GB package holds, not the
+/// 40 GB it was bought as.
+#[tokio::test]
+async fn a_renewal_after_an_upgrade_holds_the_upgraded_price() {
+    let stack = priced_stack();
+    let acme = stack.acme();
+    let buy = |package: &'static str| {
+        let mut p = BUY_40G.to_vec();
+        p[4] = ("Parameter.1.Value", package);
+        p
+    };
+    let instance_of = |r: &tollgate::client::Reply| {
+        r.json["Data"]["InstanceId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("instance id: {}", r.json))
+            .to_owned()
+    };
+    let upgraded = instance_of(
+        &acme
+            .call("CreateInstance", BSS, &buy("standard_40G"))
+            .await
+            .expect("buy"),
+    );
+    let r = acme
+        .call(
+            "ModifyInstance",
+            BSS,
+            &[
+                ("ProductCode", "oss"),
+                ("SubscriptionType", "Subscription"),
+                ("ModifyType", "Upgrade"),
+                ("InstanceId", upgraded.as_str()),
+                ("Parameter.1.Code", "PackageCode"),
+                ("Parameter.1.Value", "standard_500G"),
+            ],
+        )
+        .await
+        .expect("upgrade");
+    assert_eq!(r.status, 200, "{}", r.json);
+    let bought_big = instance_of(
+        &acme
+            .call("CreateInstance", BSS, &buy("standard_500G"))
+            .await
+            .expect("buy"),
+    );
+    let small = instance_of(
+        &acme
+            .call("CreateInstance", BSS, &buy("standard_40G"))
+            .await
+            .expect("buy"),
+    );
+    for id in [upgraded, bought_big, small] {
+        let r = acme
+            .call(
+                "RenewInstance",
+                BSS,
+                &[
+                    ("ProductCode", "oss"),
+                    ("InstanceId", id.as_str()),
+                    ("RenewPeriod", "12"),
+                ],
+            )
+            .await
+            .expect("renew");
+        assert_eq!(r.status, 200, "{}", r.json);
+    }
+    let renewals: Vec<String> = holds(&stack)
+        .await
+        .iter()
+        .filter(|h| h["action"] == "RenewInstance")
+        .map(|h| h["amount"].to_string())
+        .collect();
+    // Newest first: small, bought big, upgraded.
+    assert_eq!(renewals.len(), 3, "{renewals:?}");
+    assert_eq!(
+        renewals[2], renewals[1],
+        "the upgraded instance renews at the 500 GB price"
+    );
+    assert_ne!(renewals[2], renewals[0], "not at the 40 GB price");
+}
+
+/// Every action the catalog says costs money is held before it leaves:
+/// with acme's budget frozen, each one is refused and none reaches the
+/// cloud (a call that cannot be held is never forwarded unheld).
+#[tokio::test]
+async fn no_money_moving_action_of_the_catalog_leaves_unheld() {
+    let stack = priced_stack();
+    let acme = stack.acme();
+    let (s, v) = admin(
+        &stack,
+        Method::PUT,
+        "/v1/budgets/acme/status",
+        serde_json::json!({"status": "Freeze"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let catalog = tollgate::catalog::Catalog::load(&policies().join("catalog")).expect("catalog");
+    let versions = [("bssopenapi", BSS), ("ecs", ECS)];
+    let mut walked = Vec::new();
+    for e in catalog.entries() {
+        if e.provider != tollgate::catalog::Provider::Aliyun
+            || e.kind != tollgate::catalog::Kind::Purchase
+        {
+            continue;
+        }
+        let version = versions
+            .iter()
+            .find(|(p, _)| *p == e.product)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("a version for product {}", e.product));
+        // A well-formed call of each: the refusal must come from the
+        // budget, not from a missing parameter.
+        let params: &[(&str, &str)] = match e.name.as_str() {
+            "CreateInstance" => BUY_40G,
+            "ModifyInstance" => &[
+                ("ProductCode", "oss"),
+                ("SubscriptionType", "Subscription"),
+                ("ModifyType", "Upgrade"),
+                ("InstanceId", "OSSBAG-cn-none"),
+                ("Parameter.1.Code", "PackageCode"),
+                ("Parameter.1.Value", "standard_500G"),
+            ],
+            "RenewInstance" => &[
+                ("ProductCode", "oss"),
+                ("InstanceId", "OSSBAG-cn-none"),
+                ("RenewPeriod", "12"),
+            ],
+            "RunInstances" => &[
+                ("RegionId", "cn-hangzhou"),
+                ("InstanceType", "ecs.g6.large"),
+                ("ImageId", "ubuntu_22_04_x64"),
+                ("InstanceChargeType", "PrePaid"),
+                ("Period", "1"),
+                ("PeriodUnit", "Month"),
+            ],
+            other => panic!("no test call for the money-moving action {other}: add one"),
+        };
+        let r = acme.call(&e.name, version, params).await.expect("call");
+        assert_eq!(r.status, 403, "{}: {}", e.name, r.json);
+        assert_eq!(r.code(), "InvalidAccountStatus.Frozen", "{}", e.name);
+        walked.push(e.name.clone());
+    }
+    assert!(walked.len() >= 4, "{walked:?}");
+    assert!(
+        bought(&stack).await.is_empty(),
+        "nothing that costs money reached the cloud"
+    );
+}

@@ -115,9 +115,10 @@ impl Provider<'_> {
         })
     }
 
-    /// The module configuration an instance was bought with, from the order
-    /// that created it: `QueryAvailableInstances` (its creation time) →
-    /// `QueryOrders` (new orders around that time) → `GetOrderDetail`.
+    /// The module configuration an instance has now: the order that created
+    /// it (`QueryAvailableInstances` for its creation time → `QueryOrders`,
+    /// new orders around that time → `GetOrderDetail`), with every paid
+    /// upgrade and downgrade since applied (`apply_changes`).
     pub async fn instance_modules(
         &self,
         product: &str,
@@ -184,12 +185,81 @@ impl Provider<'_> {
             if !names_instance(data, instance) {
                 continue;
             }
-            let modules = order_detail_modules(data);
+            let mut modules = order_detail_modules(data);
             if !modules.is_empty() {
+                self.apply_changes(product, instance, created, &mut modules)
+                    .await?;
                 return Ok(InstanceModules::Found { modules, region });
             }
         }
         Ok(InstanceModules::NoOrder)
+    }
+
+    /// Brings `modules` (the configuration an instance was bought with) up
+    /// to date: every paid upgrade or downgrade order of the instance since
+    /// `created`, oldest first, replaces the modules it names. A renewal
+    /// is then priced for what the instance is now, not what it was
+    /// bought as (an upgraded package renews at the upgraded price).
+    async fn apply_changes(
+        &self,
+        product: &str,
+        instance: &str,
+        created: time::OffsetDateTime,
+        modules: &mut Vec<(String, Vec<(String, String)>)>,
+    ) -> Result<(), AskError> {
+        let mut changes: Vec<(String, String)> = Vec::new();
+        for order_type in ["Upgrade", "Refund"] {
+            let orders = self
+                .ask(
+                    "QueryOrders",
+                    BSS,
+                    vec![
+                        ("ProductCode".into(), product.into()),
+                        ("OrderType".into(), order_type.into()),
+                        ("PaymentStatus".into(), "Paid".into()),
+                        ("CreateTimeStart".into(), super::format_timestamp(created)),
+                        (
+                            "CreateTimeEnd".into(),
+                            super::format_timestamp(
+                                time::OffsetDateTime::now_utc() + time::Duration::minutes(1),
+                            ),
+                        ),
+                        ("PageSize".into(), "100".into()),
+                    ],
+                )
+                .await?;
+            if let Some(list) = orders
+                .pointer("/Data/OrderList/Order")
+                .and_then(Value::as_array)
+            {
+                changes.extend(list.iter().filter_map(|o| {
+                    Some((
+                        o.get("CreateTime")?.as_str()?.to_owned(),
+                        o.get("OrderId")?.as_str()?.to_owned(),
+                    ))
+                }));
+            }
+        }
+        // Oldest first (the timestamps are all `yyyy-MM-ddTHH:mm:ssZ`, so
+        // they sort as text); the ten newest bound the lookups.
+        changes.sort();
+        let skip = changes.len().saturating_sub(10);
+        for (_, id) in changes.into_iter().skip(skip) {
+            let detail = self
+                .ask("GetOrderDetail", BSS, vec![("OrderId".into(), id)])
+                .await?;
+            let data = detail.get("Data").unwrap_or(&Value::Null);
+            if !names_instance(data, instance) {
+                continue;
+            }
+            for (code, props) in order_detail_modules(data) {
+                match modules.iter_mut().find(|(c, _)| *c == code) {
+                    Some(m) => m.1 = props,
+                    None => modules.push((code, props)),
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -545,7 +545,9 @@ impl PgStore {
         // `LastTokenProcessing` (or replayed), never "nothing was bought"
         // while its twin buys.
         if let Some(token) = &h.client_token
-            && let Some(existing) = self.hold_by_token(h.customer.clone(), token.clone()).await?
+            && let Some(existing) = self
+                .hold_by_token(h.customer.clone(), token.clone())
+                .await?
         {
             return Ok(Reserved::Existing(Box::new(existing)));
         }
