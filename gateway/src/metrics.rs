@@ -134,6 +134,9 @@ pub struct Metrics {
     /// Policy reloads by outcome (`applied`, `refused`, `unchanged`,
     /// `rolled_back`).
     pub policy_reloads: Family<OutcomeLabels, Counter>,
+    /// Purchases compared with what the provider charged (`match`,
+    /// `mismatch`: an alarm, `unavailable`); see `proxy::verify`.
+    pub purchase_checks: Family<OutcomeLabels, Counter>,
     /// The active policy version (value 1).
     pub policy_version: Family<PolicyVersionLabels, prometheus_client::metrics::gauge::Gauge>,
 }
@@ -242,6 +245,12 @@ impl Metrics {
             "Policy snapshot reloads, by outcome",
             policy_reloads.clone(),
         );
+        let purchase_checks = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "purchase_checks",
+            "Purchases compared with what the provider charged, by outcome (mismatch: alarm)",
+            purchase_checks.clone(),
+        );
         let policy_version =
             Family::<PolicyVersionLabels, prometheus_client::metrics::gauge::Gauge>::default();
         registry.register(
@@ -268,6 +277,7 @@ impl Metrics {
             ledger_alarm_deliveries,
             ledger_reconciled,
             policy_reloads,
+            purchase_checks,
             policy_version,
         })
     }

@@ -225,6 +225,17 @@ async fn one_purchase_read_two_ways_is_refused_and_nothing_is_bought() {
         .parse()
         .expect("held amount");
     assert_eq!(held, partner, "held = partner price of what was bought");
+    // And the provider's own order says it charged what was priced.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = metrics_text(stack.admin, &stack.admin_token).await;
+        if m.contains(r#"tollgate_purchase_checks_total{outcome="match"} 1"#) {
+            assert!(!m.contains(r#"outcome="mismatch""#), "{m}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no purchase check recorded: {m}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
@@ -707,6 +718,20 @@ async fn a_renewal_after_an_upgrade_holds_the_upgraded_price() {
         "the upgraded instance renews at the 500 GB price"
     );
     assert_ne!(renewals[2], renewals[0], "not at the 40 GB price");
+    // Each new order and renewal charged what was priced (3 + 3 checks;
+    // upgrades are pro-rated by the provider and not compared).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = metrics_text(stack.admin, &stack.admin_token).await;
+        if m.contains(r#"tollgate_purchase_checks_total{outcome="match"} 6"#) {
+            break;
+        }
+        assert!(
+            !m.contains(r#"outcome="mismatch""#) && Instant::now() < deadline,
+            "{m}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Every action the catalog says costs money is held before it leaves:

@@ -32,6 +32,7 @@ use crate::upstream::{Forwarder, Routes};
 
 mod huawei;
 mod pricing;
+pub mod verify;
 
 /// The header that carries Tollgate's request id on every answer.
 pub const REQUEST_ID_HEADER: &str = "x-tollgate-request-id";
@@ -107,6 +108,9 @@ pub struct RequestCtx {
     /// charged (`quote.total`, bundles included), set before the budget
     /// phase; for a price query, what the answer shows.
     pub quote: Option<Arc<crate::pricing::Quote>>,
+    /// For a purchase whose charge can be checked afterwards: what the
+    /// provider should charge (`verify`).
+    pub priced: Option<verify::Priced>,
 }
 
 impl RequestCtx {
@@ -123,6 +127,7 @@ impl RequestCtx {
             who: None,
             peer,
             quote: None,
+            priced: None,
         }
     }
 }
@@ -491,10 +496,11 @@ impl Gateway {
         let pricing = self.pricing_for(&call, &who)?;
         if let Some((module, crate::pricing::order::Flow::Purchase(purchase))) = &pricing {
             ctx.phase = Phase::Price;
-            ctx.quote = Some(
-                self.price_purchase(module, *purchase, &call, &who, upstream)
-                    .await?,
-            );
+            let (quote, priced) = self
+                .price_purchase(module, *purchase, &call, &who, upstream)
+                .await?;
+            ctx.quote = Some(quote);
+            ctx.priced = priced;
         }
 
         ctx.phase = Phase::Reserve;
@@ -557,6 +563,12 @@ impl Gateway {
                 .await;
         }
         let answer = answer?;
+        if hold.is_some()
+            && answer.status.is_success()
+            && let Some(priced) = ctx.priced.clone()
+        {
+            self.check_purchase(ctx, &call, &who, upstream, priced, &answer);
+        }
         let answer = match (&pricing, &ctx.quote) {
             (Some((module, crate::pricing::order::Flow::Query(api))), _) => {
                 ctx.phase = Phase::Price;
@@ -623,6 +635,69 @@ impl Gateway {
                 "no_route",
             )),
         }
+    }
+
+    /// Compares what the provider charged with what was priced
+    /// (`verify`): `RunInstances` from its answer, BSS orders by asking
+    /// for the order in a task of its own (the customer is not kept
+    /// waiting for it).
+    fn check_purchase(
+        &self,
+        ctx: &RequestCtx,
+        call: &AliyunCall,
+        who: &Authenticated,
+        upstream: &crate::upstream::Upstream,
+        priced: verify::Priced,
+        answer: &crate::upstream::Answer,
+    ) {
+        if call.action == "RunInstances" {
+            let check = verify::run_instances_answer(&priced, &answer.body);
+            verify::record(&self.metrics, &check, &ctx.request_id, &call.action, "");
+            return;
+        }
+        let Some(order) = serde_json::from_slice::<serde_json::Value>(&answer.body)
+            .ok()
+            .and_then(|v| {
+                v.pointer("/Data/OrderId").and_then(|o| {
+                    o.as_str()
+                        .map(str::to_owned)
+                        .or_else(|| Some(o.to_string()))
+                })
+            })
+        else {
+            return;
+        };
+        let forwarder = self.forwarder.clone();
+        let metrics = Arc::clone(&self.metrics);
+        let access_key_id = self.partner.access_key_id.clone();
+        let secret = self.partner.secret.clone();
+        let upstream = upstream.clone();
+        let uid = who.customer.aliyun_uid.clone();
+        let request_id = ctx.request_id.clone();
+        let action = call.action.clone();
+        tokio::spawn(async move {
+            let provider = crate::aliyun::provider::Provider {
+                forwarder: &forwarder,
+                key: SigningKey {
+                    access_key_id: &access_key_id,
+                    secret: secret.expose_secret(),
+                },
+                upstream: &upstream,
+                owner_uid: &uid,
+            };
+            let check = match provider
+                .ask(
+                    "GetOrderDetail",
+                    crate::sim::BSS_VERSION,
+                    vec![("OrderId".into(), order.clone())],
+                )
+                .await
+            {
+                Ok(detail) => verify::order_detail(&priced, &detail),
+                Err(e) => verify::Check::Unavailable(format!("GetOrderDetail: {e:?}")),
+            };
+            verify::record(&metrics, &check, &request_id, &action, &order);
+        });
     }
 
     /// The reserve phase: for purchases, hold the amount (see `ledger::purchase`).

@@ -240,6 +240,8 @@ impl Gateway {
     }
 
     /// Purchase: the official price, then `price` + `bundle` + `admit`.
+    /// Also what the provider should charge for it (`verify::Priced`), for
+    /// purchases whose charge can be compared afterwards.
     pub(super) async fn price_purchase(
         &self,
         module: &LoadedModule,
@@ -247,7 +249,7 @@ impl Gateway {
         call: &AliyunCall,
         who: &Authenticated,
         upstream: &Upstream,
-    ) -> Result<Arc<Quote>, Error> {
+    ) -> Result<(Arc<Quote>, Option<super::verify::Priced>), Error> {
         let params = business_params(call);
         let uid = who.customer.aliyun_uid.as_str();
         let get = |k: &str| {
@@ -263,6 +265,7 @@ impl Gateway {
                 .price_run_instances(module, call, &params, cust, upstream, uid)
                 .await;
         }
+        let subscription_type_given = get("SubscriptionType");
         let product = get("ProductCode").ok_or_else(|| Error::missing("ProductCode"))?;
         let subscription = match purchase {
             Purchase::Renew => true,
@@ -370,6 +373,15 @@ impl Gateway {
             answer.get("Data").unwrap_or(&Value::Null),
         )
         .map_err(|e| bad_official(&e))?;
+        // New orders and renewals are charged what their quote says;
+        // upgrades are pro-rated by the provider (not comparable).
+        let priced = match purchase {
+            Purchase::Create if subscription_type_given == Some("Subscription") => {
+                Some(order_priced(&order))
+            }
+            Purchase::Renew => Some(order_priced(&order)),
+            _ => None,
+        };
         if purchase == Purchase::Modify && get("ModifyType") == Some("Downgrade") {
             // A downgrade is refunded, not charged: the module sees the new
             // configuration at no official cost (quota rules still apply).
@@ -379,7 +391,7 @@ impl Gateway {
                 l.official_trade = rust_decimal::Decimal::ZERO;
             }
         }
-        self.run_module(module, &order)
+        Ok((self.run_module(module, &order)?, priced))
     }
 
     /// `RunInstances` (PrePaid): ECS `DescribePrice` with the same
@@ -392,7 +404,7 @@ impl Gateway {
         cust: CustomerInfo,
         upstream: &Upstream,
         uid: &str,
-    ) -> Result<Arc<Quote>, Error> {
+    ) -> Result<(Arc<Quote>, Option<super::verify::Priced>), Error> {
         let ask = order::describe_price_params(params).map_err(|e| Error::invalid("Period", e))?;
         let answer = self
             .ask_provider(upstream, uid, "DescribePrice", &call.version, ask.clone())
@@ -412,7 +424,13 @@ impl Gateway {
             price,
         )
         .map_err(|e| bad_official(&e))?;
-        self.run_module(module, &order)
+        // PrePaid answers carry the order's TradePrice; PostPaid ones
+        // a rate, not a charge.
+        let priced = params
+            .iter()
+            .any(|(k, v)| *k == "InstanceChargeType" && *v == "PrePaid")
+            .then(|| order_priced(&order));
+        Ok((self.run_module(module, &order)?, priced))
     }
 
     /// The module configuration of an existing instance, from the order
@@ -461,6 +479,14 @@ impl Gateway {
                 format_args!("instance \"{id}\" of product \"{product}\" is not found"),
             )),
         }
+    }
+}
+
+/// What the provider should charge for `order`: its official trade total.
+fn order_priced(order: &Order) -> super::verify::Priced {
+    super::verify::Priced {
+        trade: order.lines.iter().map(|l| l.official_trade).sum(),
+        currency: order.currency.clone(),
     }
 }
 
