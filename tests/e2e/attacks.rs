@@ -17,6 +17,41 @@ use tollgate::config::OutboundScheme;
 
 use crate::support::*;
 
+/// The priced stack on SQLite, or on a PostgreSQL schema of its own
+/// (`None` when no PostgreSQL is configured: the test says so and passes).
+fn priced_stack_on(postgres: bool) -> Option<(Stack, Option<String>)> {
+    let (ledger, schema) = ledger_on(postgres)?;
+    Some((
+        Stack::start_priced_with_ledger(
+            &policies().join("pricing/reference.wasm"),
+            &policies().join("pricing/reference.toml"),
+            &ledger,
+        ),
+        schema,
+    ))
+}
+
+/// Drops a test's PostgreSQL schema when the test ends (also on failure).
+struct DropSchema(Option<String>);
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        let Some(schema) = self.0.take() else {
+            return;
+        };
+        // A runtime of its own: the test's may be shutting down.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(drop_schema(Some(schema)));
+            }
+        })
+        .join();
+    }
+}
+
 fn priced_stack() -> Stack {
     Stack::start_priced(
         &policies().join("pricing/reference.wasm"),
@@ -95,8 +130,20 @@ const BUY_40G: &[(&str, &str)] = &[
 ];
 
 #[tokio::test]
-async fn one_purchase_read_two_ways_is_refused_and_nothing_is_bought() {
-    let stack = priced_stack();
+async fn one_purchase_read_two_ways_is_refused_and_nothing_is_bought_on_sqlite() {
+    one_purchase_read_two_ways_is_refused_and_nothing_is_bought(false).await;
+}
+
+#[tokio::test]
+async fn one_purchase_read_two_ways_is_refused_and_nothing_is_bought_on_postgres() {
+    one_purchase_read_two_ways_is_refused_and_nothing_is_bought(true).await;
+}
+
+async fn one_purchase_read_two_ways_is_refused_and_nothing_is_bought(postgres: bool) {
+    let Some((stack, schema)) = priced_stack_on(postgres) else {
+        return;
+    };
+    let _schema = DropSchema(schema);
     let acme = stack.acme();
     let secret = secret("acme.secret");
 
@@ -239,8 +286,20 @@ async fn one_purchase_read_two_ways_is_refused_and_nothing_is_bought() {
 }
 
 #[tokio::test]
-async fn an_upgrade_is_held_and_obeys_a_frozen_budget() {
-    let stack = priced_stack();
+async fn an_upgrade_is_held_and_obeys_a_frozen_budget_on_sqlite() {
+    an_upgrade_is_held_and_obeys_a_frozen_budget(false).await;
+}
+
+#[tokio::test]
+async fn an_upgrade_is_held_and_obeys_a_frozen_budget_on_postgres() {
+    an_upgrade_is_held_and_obeys_a_frozen_budget(true).await;
+}
+
+async fn an_upgrade_is_held_and_obeys_a_frozen_budget(postgres: bool) {
+    let Some((stack, schema)) = priced_stack_on(postgres) else {
+        return;
+    };
+    let _schema = DropSchema(schema);
     let acme = stack.acme();
     let r = acme
         .call("CreateInstance", BSS, BUY_40G)
@@ -738,8 +797,20 @@ async fn a_renewal_after_an_upgrade_holds_the_upgraded_price() {
 /// with acme's budget frozen, each one is refused and none reaches the
 /// cloud (a call that cannot be held is never forwarded unheld).
 #[tokio::test]
-async fn no_money_moving_action_of_the_catalog_leaves_unheld() {
-    let stack = priced_stack();
+async fn no_money_moving_action_of_the_catalog_leaves_unheld_on_sqlite() {
+    no_money_moving_action_of_the_catalog_leaves_unheld(false).await;
+}
+
+#[tokio::test]
+async fn no_money_moving_action_of_the_catalog_leaves_unheld_on_postgres() {
+    no_money_moving_action_of_the_catalog_leaves_unheld(true).await;
+}
+
+async fn no_money_moving_action_of_the_catalog_leaves_unheld(postgres: bool) {
+    let Some((stack, schema)) = priced_stack_on(postgres) else {
+        return;
+    };
+    let _schema = DropSchema(schema);
     let acme = stack.acme();
     let (s, v) = admin(
         &stack,

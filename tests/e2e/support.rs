@@ -272,6 +272,21 @@ impl Stack {
         )
     }
 
+    /// [`Self::start_priced`] with `ledger_extra` in `[ledger]` (e.g. a
+    /// PostgreSQL ledger).
+    pub fn start_priced_with_ledger(module: &Path, config: &Path, ledger_extra: &str) -> Self {
+        Self::start_full(
+            "",
+            ledger_extra,
+            "",
+            &format!(
+                "[pricing]\nmodule = \"{}\"\nconfig = \"{}\"\n",
+                module.display(),
+                config.display()
+            ),
+        )
+    }
+
     /// Stops the gateway and starts it again on the same config file (the
     /// files it names are read afresh).
     pub fn restart_gateway(&mut self) {

@@ -75,6 +75,10 @@ pub struct ServerConfig {
     pub nonce_capacity: usize,
     /// `HostId` written in error envelopes.
     pub host_id: String,
+    /// Most customer connections open at once (see
+    /// `server::MAX_CONNECTIONS` for the default's reason); past
+    /// it a new connection is closed at once.
+    pub max_connections: usize,
     /// Request threads, each with its own single-threaded runtime and
     /// upstream connection pool (`server::workers`). Absent: one per core
     /// the process may use; more only adds context switches.
@@ -90,6 +94,7 @@ impl Default for ServerConfig {
             timestamp_window_secs: 900,
             nonce_capacity: 1_000_000,
             host_id: "tollgate".to_owned(),
+            max_connections: crate::server::MAX_CONNECTIONS,
             workers: None,
         }
     }

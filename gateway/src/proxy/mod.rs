@@ -934,6 +934,7 @@ pub async fn run(config_path: &Path, listen: Option<SocketAddr>) -> anyhow::Resu
         move |req, peer| reloader.current().handle(req, peer),
         shutdown,
         Some(workers.clone()),
+        cfg.server.max_connections,
     ));
     while tasks.join_next().await.is_some() {}
     // Every connection has drained (or had its drain time): stop the

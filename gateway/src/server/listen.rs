@@ -19,7 +19,8 @@ use crate::Body;
 /// otherwise hold connections (and memory) forever.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Most connections one listener keeps open at once: 10,000. Each open
+/// Most connections one listener keeps open at once, by default 10,000
+/// (`[server] max_connections` for the customer listener). Each open
 /// connection costs a socket, buffers and a task; past the cap a new
 /// connection is closed at once (and counted in the log at debug level)
 /// instead of letting a flood of idle sockets exhaust file descriptors for
@@ -94,17 +95,20 @@ where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    serve_on(listener, handler, shutdown, None).await;
+    serve_on(listener, handler, shutdown, None, MAX_CONNECTIONS).await;
 }
 
 /// Like [`serve`], but each accepted connection is handed, round-robin, to
 /// one of `workers`' threads and lives there until it closes (see
-/// [`super::workers`]). The accept loop itself stays on the calling runtime.
+/// [`super::workers`]), and at most `max_connections` are open at once
+/// (see [`MAX_CONNECTIONS`]). The accept loop itself stays on the calling
+/// runtime.
 pub async fn serve_on<H, F>(
     listener: TcpListener,
     handler: H,
     shutdown: Shutdown,
     workers: Option<Arc<Workers>>,
+    max_connections: usize,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
@@ -112,7 +116,7 @@ pub async fn serve_on<H, F>(
     let handler = Arc::new(handler);
     let mut stop = shutdown.subscribe();
     let tracker = TaskTracker::new();
-    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let open = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
     let mut refused: u64 = 0;
     loop {
         let (stream, peer) = tokio::select! {

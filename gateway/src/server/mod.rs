@@ -4,7 +4,7 @@
 mod listen;
 pub mod workers;
 
-pub use listen::{Ready, Shutdown, serve, serve_on};
+pub use listen::{MAX_CONNECTIONS, Ready, Shutdown, serve, serve_on};
 pub use workers::Workers;
 
 /// Resolves on SIGINT or SIGTERM.
