@@ -87,6 +87,18 @@ async fn holds(stack: &Stack) -> Vec<Value> {
     v["holds"].as_array().cloned().unwrap_or_default()
 }
 
+/// Sets acme's budget status through the admin API.
+async fn set_budget_status(stack: &Stack, status: &str) {
+    let (s, v) = admin(
+        stack,
+        Method::PUT,
+        "/v1/budgets/acme/status",
+        serde_json::json!({ "status": status }),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+}
+
 /// A signed call with `query` in the URL and `form` in the body (both
 /// signed, as RPC signs every parameter).
 fn split_call(
@@ -128,16 +140,6 @@ const BUY_40G: &[(&str, &str)] = &[
     ("Parameter.2.Code", "Region"),
     ("Parameter.2.Value", "cn-hangzhou"),
 ];
-
-#[tokio::test]
-async fn one_purchase_read_two_ways_is_refused_and_nothing_is_bought_on_sqlite() {
-    one_purchase_read_two_ways_is_refused_and_nothing_is_bought(false).await;
-}
-
-#[tokio::test]
-async fn one_purchase_read_two_ways_is_refused_and_nothing_is_bought_on_postgres() {
-    one_purchase_read_two_ways_is_refused_and_nothing_is_bought(true).await;
-}
 
 async fn one_purchase_read_two_ways_is_refused_and_nothing_is_bought(postgres: bool) {
     let Some((stack, schema)) = priced_stack_on(postgres) else {
@@ -227,17 +229,10 @@ async fn one_purchase_read_two_ways_is_refused_and_nothing_is_bought(postgres: b
         .call(
             "GetSubscriptionPrice",
             BSS,
-            &[
-                ("ProductCode", "oss"),
-                ("SubscriptionType", "Subscription"),
-                ("OrderType", "NewOrder"),
-                ("ServicePeriodQuantity", "12"),
-                ("ServicePeriodUnit", "Month"),
-                ("Quantity", "1"),
-                ("Region", "cn-hangzhou"),
-                ("ModuleList.1.ModuleCode", "PackageCode"),
-                ("ModuleList.1.Config", "PackageCode:standard_40G"),
-            ],
+            &with(
+                &PRICE[..PRICE.len() - 1],
+                &[("ModuleList.1.Config", "PackageCode:standard_40G")],
+            ),
         )
         .await
         .expect("quote");
@@ -285,16 +280,6 @@ async fn one_purchase_read_two_ways_is_refused_and_nothing_is_bought(postgres: b
     }
 }
 
-#[tokio::test]
-async fn an_upgrade_is_held_and_obeys_a_frozen_budget_on_sqlite() {
-    an_upgrade_is_held_and_obeys_a_frozen_budget(false).await;
-}
-
-#[tokio::test]
-async fn an_upgrade_is_held_and_obeys_a_frozen_budget_on_postgres() {
-    an_upgrade_is_held_and_obeys_a_frozen_budget(true).await;
-}
-
 async fn an_upgrade_is_held_and_obeys_a_frozen_budget(postgres: bool) {
     let Some((stack, schema)) = priced_stack_on(postgres) else {
         return;
@@ -318,14 +303,7 @@ async fn an_upgrade_is_held_and_obeys_a_frozen_budget(postgres: bool) {
         ("Parameter.1.Code", "PackageCode"),
         ("Parameter.1.Value", "standard_500G"),
     ];
-    let (s, v) = admin(
-        &stack,
-        Method::PUT,
-        "/v1/budgets/acme/status",
-        serde_json::json!({"status": "Freeze"}),
-    )
-    .await;
-    assert_eq!(s, 200, "{v}");
+    set_budget_status(&stack, "Freeze").await;
     let r = acme
         .call("ModifyInstance", BSS, &upgrade)
         .await
@@ -338,14 +316,7 @@ async fn an_upgrade_is_held_and_obeys_a_frozen_budget(postgres: bool) {
             .any(|b| b.action == "ModifyInstance"),
         "the refused upgrade never reached the cloud"
     );
-    let (s, v) = admin(
-        &stack,
-        Method::PUT,
-        "/v1/budgets/acme/status",
-        serde_json::json!({"status": "Normal"}),
-    )
-    .await;
-    assert_eq!(s, 200, "{v}");
+    set_budget_status(&stack, "Normal").await;
     let r = acme
         .call("ModifyInstance", BSS, &upgrade)
         .await
@@ -620,16 +591,6 @@ async fn a_purchase_replayed_after_a_restart_buys_nothing(postgres: bool) {
     drop_schema(schema).await;
 }
 
-#[tokio::test]
-async fn a_purchase_replayed_after_a_restart_buys_nothing_on_sqlite() {
-    a_purchase_replayed_after_a_restart_buys_nothing(false).await;
-}
-
-#[tokio::test]
-async fn a_purchase_replayed_after_a_restart_buys_nothing_on_postgres() {
-    a_purchase_replayed_after_a_restart_buys_nothing(true).await;
-}
-
 /// The same for a Huawei auto-paid renewal: Huawei signatures carry no
 /// nonce, so the signature itself is the replay key.
 #[tokio::test]
@@ -796,30 +757,13 @@ async fn a_renewal_after_an_upgrade_holds_the_upgraded_price() {
 /// Every action the catalog says costs money is held before it leaves:
 /// with acme's budget frozen, each one is refused and none reaches the
 /// cloud (a call that cannot be held is never forwarded unheld).
-#[tokio::test]
-async fn no_money_moving_action_of_the_catalog_leaves_unheld_on_sqlite() {
-    no_money_moving_action_of_the_catalog_leaves_unheld(false).await;
-}
-
-#[tokio::test]
-async fn no_money_moving_action_of_the_catalog_leaves_unheld_on_postgres() {
-    no_money_moving_action_of_the_catalog_leaves_unheld(true).await;
-}
-
 async fn no_money_moving_action_of_the_catalog_leaves_unheld(postgres: bool) {
     let Some((stack, schema)) = priced_stack_on(postgres) else {
         return;
     };
     let _schema = DropSchema(schema);
     let acme = stack.acme();
-    let (s, v) = admin(
-        &stack,
-        Method::PUT,
-        "/v1/budgets/acme/status",
-        serde_json::json!({"status": "Freeze"}),
-    )
-    .await;
-    assert_eq!(s, 200, "{v}");
+    set_budget_status(&stack, "Freeze").await;
     let catalog = tollgate::catalog::Catalog::load(&policies().join("catalog")).expect("catalog");
     let versions = [("bssopenapi", BSS), ("ecs", ECS)];
     let mut walked = Vec::new();
@@ -872,3 +816,34 @@ async fn no_money_moving_action_of_the_catalog_leaves_unheld(postgres: bool) {
         "nothing that costs money reached the cloud"
     );
 }
+
+/// Runs each money attack on both ledger backends: `sqlite_ledger::NAME`
+/// and `postgres_ledger::NAME` (which says so and passes when no
+/// PostgreSQL is configured).
+macro_rules! on_both_ledgers {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_ledger {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(false).await;
+                }
+            )*
+        }
+        mod postgres_ledger {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(true).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_ledgers!(
+    one_purchase_read_two_ways_is_refused_and_nothing_is_bought,
+    an_upgrade_is_held_and_obeys_a_frozen_budget,
+    a_purchase_replayed_after_a_restart_buys_nothing,
+    no_money_moving_action_of_the_catalog_leaves_unheld,
+);

@@ -22,6 +22,35 @@ pub const OWNER_PARAMS: [&str; 4] = [
     "ResourceOwnerAccount",
 ];
 
+/// Parameters about the call itself rather than what it does, besides the
+/// signature's own (`tollgate_sign::aliyun_rpc::SIGNATURE_PARAMS`): its
+/// name, its answer format and the caller's session credentials. Like the
+/// signature parameters they are not business (not priced, not part of a
+/// purchase's fingerprint), and the caller's values are never forwarded
+/// as given.
+pub const CALL_PARAMS: [&str; 5] = [
+    "Action",
+    "Version",
+    "Format",
+    "SecurityToken",
+    "BearerToken",
+];
+
+/// Every call, signature and owner parameter name (see [`CALL_PARAMS`],
+/// [`OWNER_PARAMS`]).
+pub fn call_and_owner_params() -> impl Iterator<Item = &'static str> {
+    tollgate_sign::aliyun_rpc::SIGNATURE_PARAMS
+        .into_iter()
+        .chain(CALL_PARAMS)
+        .chain(OWNER_PARAMS)
+}
+
+/// Whether `name` is a call, signature or owner parameter: everything
+/// else a call carries is business.
+pub fn is_call_or_owner_param(name: &str) -> bool {
+    call_and_owner_params().any(|p| p == name)
+}
+
 /// Formats a UTC time as Alibaba's `yyyy-MM-ddTHH:mm:ssZ`.
 pub fn format_timestamp(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);

@@ -35,27 +35,6 @@ const BSS: &str = "2017-12-14";
 /// ECS's `Version`.
 const ECS: &str = "2014-05-26";
 
-/// Parameters every call may carry: signature, format, region and owner
-/// (the owner rules in `auth` decide what the owner fields may say).
-const COMMON: [&str; 16] = [
-    "Action",
-    "Version",
-    "Format",
-    "AccessKeyId",
-    "Signature",
-    "SignatureMethod",
-    "SignatureVersion",
-    "SignatureNonce",
-    "SignatureType",
-    "Timestamp",
-    "SecurityToken",
-    "RegionId",
-    "OwnerId",
-    "OwnerAccount",
-    "ResourceOwnerId",
-    "ResourceOwnerAccount",
-];
-
 /// What a value must look like.
 #[derive(Debug, Clone, Copy)]
 enum Value {
@@ -446,7 +425,9 @@ pub fn check(call: &AliyunCall) -> Result<()> {
     let mut nested: std::collections::BTreeMap<(usize, u32, usize), Vec<u32>> =
         std::collections::BTreeMap::new();
     for (name, value) in call.params() {
-        if COMMON.contains(&name) {
+        // Signature, format, credentials and owner (the owner rules in
+        // `auth` decide what the owner fields may say), and the region.
+        if super::is_call_or_owner_param(name) || name == "RegionId" {
             continue;
         }
         if let Some((_, rule)) = schema.scalars.iter().find(|(n, _)| *n == name) {

@@ -44,29 +44,19 @@ pub const MAX_PARAMS: usize = 1_000;
 /// under 64 characters.
 pub const MAX_NAME_LEN: usize = 128;
 
-/// The names that carry identity, signature or ownership, in their one
-/// accepted spelling. Any other spelling of these is refused, so no
-/// provider can read an owner or credential the gateway did not see.
-pub const RESERVED: [&str; 18] = [
-    "Action",
-    "Version",
-    "Format",
-    "AccessKeyId",
-    "Signature",
-    "SignatureMethod",
-    "SignatureVersion",
-    "SignatureNonce",
-    "SignatureType",
-    "Timestamp",
-    "SecurityToken",
-    "BearerToken",
-    "OwnerId",
-    "OwnerAccount",
-    "ResourceOwnerId",
-    "ResourceOwnerAccount",
-    "RegionId",
-    "ClientToken",
-];
+/// Names outside [`super::call_and_owner_params`] that
+/// also decide what or where a call is, in their one accepted spelling.
+pub const ALSO_RESERVED: [&str; 2] = ["RegionId", "ClientToken"];
+
+/// The one accepted spelling of a reserved name (identity, signature,
+/// ownership, region, idempotency token) that `name` spells in another
+/// case, if it does: such a name is refused, so no provider can read an
+/// owner or credential the gateway did not see.
+fn respelled(name: &str) -> Option<&'static str> {
+    super::call_and_owner_params()
+        .chain(ALSO_RESERVED)
+        .find(|r| r.eq_ignore_ascii_case(name) && *r != name)
+}
 
 /// Headers a V3 signature must cover: what the call is (`x-acs-action`,
 /// `x-acs-version`), where it goes (`host`), when and once
@@ -117,9 +107,7 @@ pub fn check_params(call: &AliyunCall) -> Result<()> {
             ));
         }
         let lower = name.to_ascii_lowercase();
-        if let Some(canonical) = RESERVED.iter().find(|r| r.eq_ignore_ascii_case(name))
-            && *canonical != name
-        {
+        if let Some(canonical) = respelled(name) {
             return Err(refuse(
                 "InvalidParameter",
                 format!("The parameter \"{name}\" must be spelled \"{canonical}\"."),

@@ -586,31 +586,11 @@ pub fn is_price_lookup(action: &str) -> bool {
 
 // ----------------------------------------------------------- fingerprint
 
-/// Parameters that are not part of what is bought: signature and common
-/// fields, and the owner (set by Tollgate).
-const NOT_BUSINESS: &[&str] = &[
-    "Action",
-    "Version",
-    "Format",
-    "AccessKeyId",
-    "Signature",
-    "SignatureMethod",
-    "SignatureVersion",
-    "SignatureNonce",
-    "SignatureType",
-    "Timestamp",
-    "SecurityToken",
-    "OwnerId",
-    "OwnerAccount",
-    "ResourceOwnerId",
-    "ResourceOwnerAccount",
-];
-
 /// SHA-256 of the action and its sorted business parameters.
 pub fn fingerprint(call: &AliyunCall) -> String {
     let mut pairs: Vec<(&str, &str)> = call
         .params()
-        .filter(|(k, _)| !NOT_BUSINESS.contains(k))
+        .filter(|(k, _)| !crate::aliyun::is_call_or_owner_param(k))
         .collect();
     pairs.sort_unstable();
     let mut h = Sha256::new();

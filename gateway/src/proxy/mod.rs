@@ -133,10 +133,20 @@ impl RequestCtx {
 }
 
 /// The partner's Alibaba credentials.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct PartnerKey {
     access_key_id: String,
     secret: SecretString,
+}
+
+impl PartnerKey {
+    /// The key for signing a call to the provider.
+    fn signing(&self) -> SigningKey<'_> {
+        SigningKey {
+            access_key_id: &self.access_key_id,
+            secret: self.secret.expose_secret(),
+        }
+    }
 }
 
 /// One immutable version of the running gateway: the policy snapshot
@@ -348,10 +358,7 @@ impl Gateway {
             .route(crate::sim::BSS_VERSION, "business.aliyuncs.com")
             .map(|bss| crate::ledger::reconcile::AlibabaAccess {
                 forwarder: &self.forwarder,
-                key: SigningKey {
-                    access_key_id: &self.partner.access_key_id,
-                    secret: self.partner.secret.expose_secret(),
-                },
+                key: self.partner.signing(),
                 bss,
             });
         let huawei =
@@ -524,10 +531,7 @@ impl Gateway {
             &who.customer.aliyun_uid,
             upstream.scheme,
             &upstream.authority,
-            SigningKey {
-                access_key_id: &self.partner.access_key_id,
-                secret: self.partner.secret.expose_secret(),
-            },
+            self.partner.signing(),
             &Freshness::now(),
         );
         let sent = Instant::now();
@@ -669,8 +673,7 @@ impl Gateway {
         };
         let forwarder = self.forwarder.clone();
         let metrics = Arc::clone(&self.metrics);
-        let access_key_id = self.partner.access_key_id.clone();
-        let secret = self.partner.secret.clone();
+        let partner = self.partner.clone();
         let upstream = upstream.clone();
         let uid = who.customer.aliyun_uid.clone();
         let request_id = ctx.request_id.clone();
@@ -678,10 +681,7 @@ impl Gateway {
         tokio::spawn(async move {
             let provider = crate::aliyun::provider::Provider {
                 forwarder: &forwarder,
-                key: SigningKey {
-                    access_key_id: &access_key_id,
-                    secret: secret.expose_secret(),
-                },
+                key: partner.signing(),
                 upstream: &upstream,
                 owner_uid: &uid,
             };
@@ -711,10 +711,7 @@ impl Gateway {
     ) -> Result<crate::ledger::Reservation, Error> {
         let src = crate::ledger::purchase::PriceSource {
             forwarder: &self.forwarder,
-            key: SigningKey {
-                access_key_id: &self.partner.access_key_id,
-                secret: self.partner.secret.expose_secret(),
-            },
+            key: self.partner.signing(),
             upstream,
             owner_uid: &who.customer.aliyun_uid,
         };

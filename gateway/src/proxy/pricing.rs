@@ -18,7 +18,6 @@ use serde_json::Value;
 
 use super::{Gateway, RequestCtx};
 use crate::aliyun::AliyunCall;
-use crate::aliyun::outbound::SigningKey;
 use crate::aliyun::provider::{AskError, InstanceModules, Provider};
 use crate::auth::Authenticated;
 use crate::error::Error;
@@ -26,7 +25,6 @@ use crate::pricing::order::{self, BSS_VERSION, BssRequest, EcsRequest, Flow, Pri
 use crate::pricing::{
     Admission, CustomerInfo, Intent, LoadedModule, Order, OrderKind, Quote, rewrite, splice,
 };
-use crate::secret::ExposeSecret as _;
 use crate::upstream::{Answer, Upstream};
 
 /// The module and what it does with this call, when pricing applies.
@@ -57,23 +55,7 @@ fn bad_official(what: &str) -> Error {
 
 fn business_params(call: &AliyunCall) -> Vec<(&str, &str)> {
     call.params()
-        .filter(|(k, _)| {
-            !crate::aliyun::OWNER_PARAMS.contains(k)
-                && !matches!(
-                    *k,
-                    "AccessKeyId"
-                        | "Signature"
-                        | "SignatureMethod"
-                        | "SignatureVersion"
-                        | "SignatureNonce"
-                        | "SignatureType"
-                        | "Timestamp"
-                        | "SecurityToken"
-                        | "Action"
-                        | "Version"
-                        | "Format"
-                )
-        })
+        .filter(|(k, _)| !crate::aliyun::is_call_or_owner_param(k))
         .collect()
 }
 
@@ -106,10 +88,7 @@ impl Gateway {
     fn provider<'a>(&'a self, upstream: &'a Upstream, owner_uid: &'a str) -> Provider<'a> {
         Provider {
             forwarder: &self.forwarder,
-            key: SigningKey {
-                access_key_id: &self.partner.access_key_id,
-                secret: self.partner.secret.expose_secret(),
-            },
+            key: self.partner.signing(),
             upstream,
             owner_uid,
         }

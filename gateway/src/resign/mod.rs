@@ -17,7 +17,7 @@ use crate::config::OutboundScheme;
 
 /// Parameters a caller may send that are about *its* signature or session,
 /// never forwarded.
-const CALLER_ONLY: [&str; 1] = ["SecurityToken"];
+const CALLER_ONLY: [&str; 2] = ["SecurityToken", "BearerToken"];
 
 fn is_business(name: &str) -> bool {
     !SIGNATURE_PARAMS.contains(&name)
