@@ -94,7 +94,7 @@ pub fn check_params(call: &AliyunCall) -> Result<()> {
             "too_many_parameters",
         ));
     }
-    let mut seen: HashSet<String> = HashSet::with_capacity(count);
+    let mut seen: HashSet<Caseless<'_>> = HashSet::with_capacity(count);
     for (name, _) in call.query.iter().chain(call.form.iter()) {
         if !valid_name(name) {
             return Err(refuse(
@@ -106,7 +106,6 @@ pub fn check_params(call: &AliyunCall) -> Result<()> {
                 "parameter_name",
             ));
         }
-        let lower = name.to_ascii_lowercase();
         if let Some(canonical) = respelled(name) {
             return Err(refuse(
                 "InvalidParameter",
@@ -114,7 +113,7 @@ pub fn check_params(call: &AliyunCall) -> Result<()> {
                 "parameter_spelling",
             ));
         }
-        if !seen.insert(lower) {
+        if !seen.insert(Caseless(name)) {
             return Err(refuse(
                 "InvalidParameter.Duplicate",
                 format!(
@@ -125,6 +124,29 @@ pub fn check_params(call: &AliyunCall) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A parameter name compared and hashed without regard to ASCII case
+/// (names are ASCII by then: `valid_name`), so the duplicate check
+/// allocates nothing per parameter.
+#[derive(Debug, Clone, Copy)]
+struct Caseless<'a>(&'a str);
+
+impl PartialEq for Caseless<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
+}
+
+impl Eq for Caseless<'_> {}
+
+impl std::hash::Hash for Caseless<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for b in self.0.bytes() {
+            state.write_u8(b.to_ascii_lowercase());
+        }
+        state.write_usize(self.0.len());
+    }
 }
 
 /// A name as it may be echoed: control bytes and non-ASCII escaped, cut.

@@ -276,7 +276,7 @@ pub async fn official_price(
     }
 }
 
-fn unpriced(action: &str) -> Error {
+pub(crate) fn unpriced(action: &str) -> Error {
     let mut e = Error::customer(
         StatusCode::FORBIDDEN,
         "Forbidden.Unpriced",

@@ -467,15 +467,7 @@ impl Gateway {
             // read it at all.
             ctx.phase = Phase::Parse;
             if !aliyun::purchase::readable(&call.version, &call.action) {
-                return Err(Error::customer(
-                    StatusCode::FORBIDDEN,
-                    "Forbidden.Unpriced",
-                    format!(
-                        "Tollgate cannot price {} yet, so it cannot hold it against the budget; nothing was bought.",
-                        call.action
-                    ),
-                    "budget_unpriced",
-                ));
+                return Err(crate::ledger::purchase::unpriced(&call.action));
             }
             aliyun::purchase::check(&call)?;
         }
@@ -484,17 +476,7 @@ impl Gateway {
         let upstream = self
             .routes
             .route(&call.version, &call.host)
-            .ok_or_else(|| {
-                Error::customer(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidVersion",
-                    format!(
-                        "Specified parameter Version \"{}\" is not valid.",
-                        call.version
-                    ),
-                    "no_route",
-                )
-            })?;
+            .ok_or_else(|| invalid_version(&call.version))?;
 
         ctx.phase = Phase::Reserve;
         let kind = Some(entry.kind);
@@ -629,15 +611,7 @@ impl Gateway {
                 ),
                 "unserved_action",
             )),
-            crate::catalog::AliyunClass::UnknownProduct => Err(Error::customer(
-                StatusCode::BAD_REQUEST,
-                "InvalidVersion",
-                format!(
-                    "Specified parameter Version \"{}\" is not valid.",
-                    call.version
-                ),
-                "no_route",
-            )),
+            crate::catalog::AliyunClass::UnknownProduct => Err(invalid_version(&call.version)),
         }
     }
 
@@ -760,6 +734,16 @@ impl Gateway {
             })
             .inc();
     }
+}
+
+/// What Alibaba answers for a `Version` no product speaks.
+fn invalid_version(version: &str) -> Error {
+    Error::customer(
+        StatusCode::BAD_REQUEST,
+        "InvalidVersion",
+        format!("Specified parameter Version \"{version}\" is not valid."),
+        "no_route",
+    )
 }
 
 fn customers_base(path: &Path) -> &Path {
